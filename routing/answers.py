@@ -1,0 +1,139 @@
+"""The router's own cache of normalized answers, whichever provider gave them.
+
+A fresh answer is served without an upstream call; an old one is kept as the stale fallback when
+every provider fails. Held in memory, written to SQLite by a background thread, loaded at start,
+so answers survive a restart and a cache hit never touches the disk.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from providers.base import Candle, FearGreed, NewsItem, Quote, TopCoin
+
+_TYPES = {cls.__name__: cls for cls in (Quote, Candle, TopCoin, FearGreed, NewsItem)}
+MAX_ENTRIES = 20_000
+
+
+@dataclass(frozen=True)
+class Stored:
+    key: str
+    value: Any                 # a dataclass or a list of them
+    source: str
+    fetched_at: float          # epoch seconds when it came from upstream
+
+    def age(self, now: float | None = None) -> float:
+        return max(0.0, (time.time() if now is None else now) - self.fetched_at)
+
+
+def encode(value: Any) -> Any:
+    if isinstance(value, list):
+        return [encode(v) for v in value]
+    return {"t": type(value).__name__, "d": dataclasses.asdict(value)}
+
+
+def decode(data: Any) -> Any:
+    if isinstance(data, list):
+        return [decode(v) for v in data]
+    return _TYPES[data["t"]](**data["d"])
+
+
+class AnswerStore:
+    def __init__(self, path: Path | None, flush_every_s: float = 2.0):
+        self.path = path
+        self._lock = threading.Lock()
+        self._items: dict[str, Stored] = {}
+        self._dirty: set[str] = set()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if path is not None:
+            self._load()
+            self._thread = threading.Thread(target=self._flush_loop, args=(flush_every_s,),
+                                            name="answers-flush", daemon=True)
+            self._thread.start()
+
+    def get(self, key: str) -> Stored | None:
+        return self._items.get(key)
+
+    def put(self, key: str, value: Any, source: str, fetched_at: float | None = None) -> Stored:
+        item = Stored(key, value, source, time.time() if fetched_at is None else fetched_at)
+        with self._lock:
+            self._items[key] = item
+            self._dirty.add(key)
+            if len(self._items) > MAX_ENTRIES:
+                oldest = sorted(self._items.values(), key=lambda s: s.fetched_at)[:1000]
+                for s in oldest:
+                    self._items.pop(s.key, None)
+        return item
+
+    def counts(self) -> dict[str, int]:
+        """Entries per kind (the key prefix before ':')."""
+        out: dict[str, int] = {}
+        for key in list(self._items):
+            kind = key.split(":", 1)[0]
+            out[kind] = out.get(kind, 0) + 1
+        return out
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    # -- persistence --------------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=10)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, source TEXT, "
+                     "fetched_at REAL, value TEXT)")
+        return conn
+
+    def _load(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = self._connect()
+        try:
+            rows = conn.execute("SELECT key, source, fetched_at, value FROM answers").fetchall()
+        finally:
+            conn.close()
+        for key, source, fetched_at, value in rows:
+            try:
+                self._items[key] = Stored(key, decode(json.loads(value)), source, fetched_at)
+            except (KeyError, TypeError, ValueError):
+                continue  # a row from an older schema: drop it, it will be refetched
+
+    def flush(self) -> None:
+        if self.path is None:
+            return
+        with self._lock:
+            keys, self._dirty = self._dirty, set()
+            rows = [(s.key, s.source, s.fetched_at, json.dumps(encode(s.value)))
+                    for s in (self._items.get(k) for k in keys) if s is not None]
+        if not rows:
+            return
+        try:
+            conn = self._connect()
+            try:
+                with conn:
+                    conn.executemany("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?)", rows)
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            with self._lock:
+                self._dirty.update(keys)   # try again at the next tick
+            raise
+
+    def _flush_loop(self, every: float) -> None:
+        while not self._stop.wait(every):
+            try:
+                self.flush()
+            except sqlite3.Error:
+                pass  # the keys stay dirty and are written at the next tick
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+        self.flush()

@@ -1,0 +1,168 @@
+"""Per-provider gates: a budget that prevents 429s, a cooldown that honours the provider's
+Retry-After, and a breaker for consecutive failures. Quota and health are kept apart on purpose:
+a 429 says "wait", a 5xx says "something is wrong"."""
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+from pyrate_limiter import Duration, InMemoryBucket, Limiter, Rate, RateItem
+
+from providers.base import RateLimit
+
+SAFETY_MARGIN = 0.8          # use at most 80 % of a documented limit
+BREAKER_THRESHOLD = 3        # consecutive failures that open the breaker
+BREAKER_BASE_S = 15.0        # first open period; doubles on each re-open
+BREAKER_MAX_S = 300.0
+
+
+class ProviderBudget:
+    """The provider's documented limit minus a safety margin, spent without ever blocking."""
+
+    def __init__(self, rate_limit: RateLimit, margin: float = SAFETY_MARGIN):
+        self.capacity = max(1, math.floor(rate_limit.requests * margin))
+        self.window_ms = int(rate_limit.per_seconds * Duration.SECOND)
+        self.bucket = InMemoryBucket([Rate(self.capacity, self.window_ms)])
+        self.limiter = Limiter(self.bucket)
+        self._lock = threading.Lock()
+        self._used: list[tuple[float, int]] = []   # (monotonic time, weight) inside the window
+
+    def try_spend(self, weight: int = 1) -> bool:
+        """Take `weight` from the budget now, or say no at once."""
+        weight = max(1, min(int(weight), self.capacity))
+        ok = bool(self.limiter.try_acquire("budget", weight, blocking=False))
+        if ok:
+            with self._lock:
+                self._used.append((time.monotonic(), weight))
+        return ok
+
+    def remaining(self) -> int:
+        horizon = time.monotonic() - self.window_ms / 1000.0
+        with self._lock:
+            self._used = [(t, w) for t, w in self._used if t > horizon]
+            used = sum(w for _, w in self._used)
+        return max(0, self.capacity - used)
+
+    def wait_s(self) -> float:
+        """Seconds until one more unit fits (0 when it fits now)."""
+        ms = self.bucket.waiting(RateItem("budget", self.bucket.now(), 1))
+        return max(0.0, float(ms) / 1000.0)
+
+
+class ProviderHealth:
+    """Cooldown (from rate limits and bans) and breaker (from failures) for one provider."""
+
+    def __init__(self, name: str, rate_limit: RateLimit):
+        self.name = name
+        self.rate_limit = rate_limit
+        self.budget = ProviderBudget(rate_limit)
+        self._lock = threading.Lock()
+        self.blocked_until = 0.0          # epoch seconds; set by 429 / ban / refused access
+        self.block_state = ""             # "rate_limited" or "disabled"
+        self.block_reason = ""
+        self.consecutive_failures = 0
+        self.opens = 0                    # how many times the breaker opened in a row
+        self.open_until = 0.0
+        self.probe_in_flight = False
+        self.recent: list[bool] = []      # last outcomes, for the health factor
+
+    # -- reacting to outcomes -----------------------------------------------------------------
+    def block(self, seconds: float, state: str, reason: str) -> None:
+        with self._lock:
+            self.blocked_until = max(self.blocked_until, time.time() + seconds)
+            self.block_state, self.block_reason = state, reason
+            self.probe_in_flight = False
+
+    def success(self) -> None:
+        with self._lock:
+            self.consecutive_failures = 0
+            self.opens = 0
+            self.open_until = 0.0
+            self.probe_in_flight = False
+            self._note(True)
+
+    def failure(self, reason: str) -> None:
+        with self._lock:
+            self.consecutive_failures += 1
+            self._note(False)
+            half_open = self.open_until and time.time() >= self.open_until
+            if half_open or self.consecutive_failures >= BREAKER_THRESHOLD:
+                self.opens += 1
+                period = min(BREAKER_MAX_S, BREAKER_BASE_S * 2 ** (self.opens - 1))
+                self.open_until = time.time() + period
+                self.block_reason = reason
+            self.probe_in_flight = False
+
+    def release_probe(self) -> None:
+        """A half-open probe ended without a verdict (e.g. unknown symbol): let another try."""
+        with self._lock:
+            self.probe_in_flight = False
+
+    def _note(self, ok: bool) -> None:
+        self.recent.append(ok)
+        if len(self.recent) > 20:
+            del self.recent[0]
+
+    # -- asking ---------------------------------------------------------------------------
+    def unavailable_reason(self, now: float | None = None) -> str | None:
+        """Why this provider must be skipped now, or None when it may be tried."""
+        now = time.time() if now is None else now
+        if now < self.blocked_until:
+            return f"{self.block_state.replace('_', ' ')} until {_clock(self.blocked_until)} " \
+                   f"({self.block_reason})"
+        if self.open_until:
+            if now < self.open_until:
+                return f"breaker open until {_clock(self.open_until)} ({self.block_reason})"
+            if self.probe_in_flight:
+                return "breaker half-open, probe in flight"
+        return None
+
+    def claim(self) -> bool:
+        """Claim the right to call: false when a half-open probe is already out."""
+        with self._lock:
+            if self.open_until and time.time() >= self.open_until:
+                if self.probe_in_flight:
+                    return False
+                self.probe_in_flight = True
+            return True
+
+    def reopens_at(self) -> float:
+        return max(self.blocked_until, self.open_until)
+
+    def health_factor(self) -> float:
+        """Recent success rate, smoothed by three assumed successes so one miss is not a verdict."""
+        return max(0.1, (sum(self.recent) + 3) / (len(self.recent) + 3))
+
+    def state(self, now: float | None = None) -> str:
+        now = time.time() if now is None else now
+        if now < self.blocked_until:
+            return self.block_state or "rate_limited"
+        if self.open_until and now < self.open_until:
+            return "down"
+        if self.budget.remaining() == 0:
+            return "cooldown"
+        if self.open_until or self.health_factor() < 0.8:
+            return "degraded"
+        return "online"
+
+    def snapshot(self) -> dict:
+        return {"blocked_until": self.blocked_until, "block_state": self.block_state,
+                "block_reason": self.block_reason, "open_until": self.open_until,
+                "opens": self.opens}
+
+    def restore(self, data: dict) -> None:
+        """Bring back cooldowns and open breakers that outlive a restart."""
+        now = time.time()
+        if data.get("blocked_until", 0) > now:
+            self.blocked_until = data["blocked_until"]
+            self.block_state = data.get("block_state", "rate_limited")
+            self.block_reason = data.get("block_reason", "")
+        if data.get("open_until", 0) > now:
+            self.open_until = data["open_until"]
+            self.opens = data.get("opens", 1)
+            self.block_reason = data.get("block_reason", "")
+
+
+def _clock(epoch: float) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(epoch)) + "Z"

@@ -1,0 +1,418 @@
+"""The synchronous smart router: cache first, then a weighted rotation over the providers that
+can answer, inside their budgets, with cooldowns, breakers, fallback and stale answers.
+
+How a provider is chosen (the one paragraph): for each kind of request (quote, candles, top...),
+the providers that support it, list the symbol, are not cooling down after a rate limit, have no
+open breaker and have budget left are candidates. Each gets an effective weight = its base weight
+(1.0; CoinGecko 0.2 because its free tier is the tightest) x its recent success rate x a speed
+factor 1/(1 + latency_ms/300) x the share of its budget still unspent. A smooth weighted
+round-robin (the nginx scheme: every candidate earns its weight, the richest is picked and pays
+back the total) picks the first provider, so consecutive misses spread over all healthy providers
+in proportion to their weights, deterministically, and a slow, failing or nearly-spent provider
+is picked less. If it fails, the remaining candidates are tried by descending weight until one
+answers or the call's deadline passes.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+from providers.base import (INTERVALS, KIND_CANDLES, KIND_FEAR_GREED, KIND_NEWS, KIND_QUOTE,
+                            KIND_QUOTES, KIND_TOP, Banned, MalformedResponse, NotConfigured,
+                            Provider, ProviderError, RateLimited, Unsupported, UnknownSymbol)
+
+from . import validate
+from .answers import AnswerStore, Stored
+from .errors import InvalidInput, NoProviderAvailable
+from .health import ProviderHealth
+from .metrics import Metrics
+from .session import BudgetExhausted, ProviderHTTP, RoutedSession
+
+log = logging.getLogger("routing")
+
+DEADLINE_S = 10.0
+# How long an answer is fresh in the router's own cache.
+ANSWER_TTL_S = {KIND_QUOTE: 10.0, KIND_TOP: 60.0, KIND_FEAR_GREED: 3600.0, KIND_NEWS: 300.0}
+CANDLE_TTL_S = {"1m": 10.0, "5m": 30.0, "15m": 60.0, "30m": 60.0, "1h": 120.0, "4h": 300.0,
+                "1d": 600.0, "1w": 900.0}
+DISABLED_FOR_S = 600.0        # refused access (401/403/451): leave it alone for a while
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the router hands up: the value and where it came from, how old, whether stale."""
+    value: Any
+    source: str
+    fetched_at: float
+    cached: bool
+    stale: bool
+    age_s: float
+
+
+class Router:
+    def __init__(self, providers: Iterable[Provider], session: RoutedSession, metrics: Metrics,
+                 answers: AnswerStore, *, disabled: dict[str, str] | None = None,
+                 deadline_s: float = DEADLINE_S):
+        self.session = session
+        self.metrics = metrics
+        self.answers = answers
+        self.deadline_s = deadline_s
+        self.providers: dict[str, Provider] = {}
+        self.health: dict[str, ProviderHealth] = {}
+        self.disabled = dict(disabled or {})          # name -> why (not enabled / no key)
+        self.disabled_classes: dict[str, type[Provider]] = {}
+        self._latency: dict[str, float] = {}          # EWMA of upstream ms per provider
+        self._rr: dict[str, dict[str, float]] = {}    # kind -> provider -> SWRR credit
+        self._rr_lock = threading.Lock()
+        self._key_locks: dict[str, threading.Lock] = {}
+        self._key_locks_lock = threading.Lock()
+        self._tl = threading.local()                  # .sends / .http_hits for the current call
+        for p in providers:
+            self.add(p)
+        saved = metrics.health_state
+        for name, h in self.health.items():
+            if name in saved:
+                h.restore(saved[name])
+        metrics.health_source = self._health_snapshot
+
+    # -- set-up ---------------------------------------------------------------------------------
+    def add(self, provider: Provider) -> None:
+        name = provider.name
+        health = ProviderHealth(name, provider.rate_limit)
+        provider.http = ProviderHTTP(self.session, name, budget=health.budget.try_spend,
+                                     on_send=self._on_send, on_cache_hit=self._on_http_hit)
+        self.providers[name] = provider
+        self.health[name] = health
+
+    def _health_snapshot(self) -> dict:
+        return {n: h.snapshot() for n, h in self.health.items()}
+
+    def _on_send(self, name: str, ms: float, status: int | None) -> None:
+        self.metrics.upstream_call(name, ms, status)
+        prev = self._latency.get(name)
+        self._latency[name] = ms if prev is None else prev * 0.8 + ms * 0.2
+        self._tl.sends = getattr(self._tl, "sends", 0) + 1
+
+    def _on_http_hit(self, name: str) -> None:
+        self.metrics.http_cache_hit(name)
+        self._tl.http_hits = getattr(self._tl, "http_hits", 0) + 1
+
+    def known_symbols(self, kind: str = KIND_QUOTE) -> frozenset[str]:
+        out: set[str] = set()
+        for p in self.providers.values():
+            if p.supports(kind) or (kind == KIND_QUOTE and p.supports(KIND_QUOTES)):
+                out.update(p.symbols)
+        return frozenset(out)
+
+    # -- public API -----------------------------------------------------------------------------
+    def get_quote(self, symbol: str) -> Answer:
+        ticker = validate.symbol(symbol, self.known_symbols(KIND_QUOTE))
+        return self._serve(f"{KIND_QUOTE}:{ticker}", ANSWER_TTL_S[KIND_QUOTE],
+                           f"quote {ticker}", KIND_QUOTE, self._quote_candidates(ticker),
+                           lambda p: p.fetch_quote(ticker) if p.supports(KIND_QUOTE)
+                           else p.fetch_quotes([ticker])[ticker])
+
+    def get_quotes(self, symbols: Iterable[str] | str) -> tuple[dict[str, Answer], dict[str, str]]:
+        """Many quotes, filled by batch endpoints where possible. Returns (answers, errors)."""
+        tickers = validate.symbols(symbols, self.known_symbols(KIND_QUOTE))
+        start = time.perf_counter()
+        self._tl.sends = self._tl.http_hits = 0
+        ttl = ANSWER_TTL_S[KIND_QUOTE]
+        out: dict[str, Answer] = {}
+        errors: dict[str, str] = {}
+        missing = []
+        for t in tickers:
+            hit = self.answers.get(f"{KIND_QUOTE}:{t}")
+            if hit is not None and hit.age() < ttl:
+                out[t] = _answer(hit, cached=True)
+            else:
+                missing.append(t)
+        if out:
+            log.info("Cache hit quotes %s", ",".join(out))
+        deadline = time.time() + self.deadline_s
+        reasons: dict[str, str] = {}
+        while missing and time.time() < deadline:
+            batchers = [p for p in self.providers.values()
+                        if p.supports(KIND_QUOTES) and any(p.lists(t) for t in missing)]
+            got = None
+            for p in self._order(KIND_QUOTES, batchers, reasons):
+                want = [t for t in missing if p.lists(t)]
+                ok, value = self._attempt(p, KIND_QUOTES, f"quotes {','.join(want)}",
+                                          lambda p=p, want=want: p.fetch_quotes(want),
+                                          deadline, reasons, ttl)
+                if ok and value:
+                    got = (p, value)
+                    break
+            if got is None:
+                break
+            p, quotes = got
+            for t, q in quotes.items():
+                if t in missing:
+                    stored = self.answers.put(f"{KIND_QUOTE}:{t}", q, p.name)
+                    out[t] = _answer(stored, cached=self._tl.sends == 0)
+                    missing.remove(t)
+        for t in list(missing):
+            try:
+                out[t] = self._serve(f"{KIND_QUOTE}:{t}", ttl, f"quote {t}", KIND_QUOTE,
+                                     self._quote_candidates(t),
+                                     lambda p, t=t: p.fetch_quote(t) if p.supports(KIND_QUOTE)
+                                     else p.fetch_quotes([t])[t], record=False)
+            except NoProviderAvailable as exc:
+                errors[t] = str(exc)
+        elapsed = (time.perf_counter() - start) * 1000
+        self.metrics.user_request(elapsed, cache_hit=self._tl.sends == 0 and not errors,
+                                  stale=any(a.stale for a in out.values()), error=bool(errors))
+        return {t: out[t] for t in tickers if t in out}, errors
+
+    def get_candles(self, symbol: str, interval: str, limit: int) -> Answer:
+        iv = validate.interval(interval, "interval")
+        n = validate.limit(limit, validate.CANDLE_LIMIT, "limit")
+        ticker = validate.symbol(symbol, self.known_symbols(KIND_CANDLES))
+        cands = [p for p in self.providers.values()
+                 if p.supports(KIND_CANDLES, iv) and p.lists(ticker) and n <= p.max_candles]
+        if not cands:
+            offered = sorted({i for p in self.providers.values() if p.lists(ticker)
+                              and p.supports(KIND_CANDLES) for i in p.intervals})
+            raise InvalidInput("interval", f"no enabled provider has {iv} candles for {ticker}; "
+                               f"available: {', '.join(i for i in INTERVALS if i in offered)}")
+        answer = self._serve(f"{KIND_CANDLES}:{ticker}:{iv}", CANDLE_TTL_S[iv],
+                             f"candles {ticker} {iv}", KIND_CANDLES, cands,
+                             lambda p: p.fetch_candles(ticker, iv, n),
+                             enough=lambda v: len(v) >= n)
+        return _replace_value(answer, answer.value[-n:])
+
+    def get_top_coins(self, limit: int = 20) -> Answer:
+        n = validate.limit(limit, validate.TOP_LIMIT, "limit")
+        cands = [p for p in self.providers.values() if p.supports(KIND_TOP)]
+        answer = self._serve(KIND_TOP, ANSWER_TTL_S[KIND_TOP], f"top {n} coins", KIND_TOP, cands,
+                             lambda p: p.fetch_top(max(n, 50)), enough=lambda v: len(v) >= n)
+        return _replace_value(answer, answer.value[:n])
+
+    def get_fear_greed(self) -> Answer:
+        cands = [p for p in self.providers.values() if p.supports(KIND_FEAR_GREED)]
+        return self._serve(KIND_FEAR_GREED, ANSWER_TTL_S[KIND_FEAR_GREED], "fear & greed",
+                           KIND_FEAR_GREED, cands, lambda p: p.fetch_fear_greed())
+
+    def get_news(self, symbol: str | None, limit: int = 20) -> list[Answer]:
+        """Headlines from every news provider that answers (one Answer per source)."""
+        n = validate.limit(limit, validate.NEWS_LIMIT, "limit")
+        ticker = None
+        if symbol not in (None, "", "ALL", "all", "market"):
+            ticker = validate.symbol(symbol, self.known_symbols(KIND_QUOTE))
+        out: list[Answer] = []
+        for p in [p for p in self.providers.values() if p.supports(KIND_NEWS)]:
+            try:
+                out.append(self._serve(f"{KIND_NEWS}:{p.name}:{ticker or 'ALL'}",
+                                       ANSWER_TTL_S[KIND_NEWS], f"news {ticker or 'market'}",
+                                       KIND_NEWS, [p], lambda p: p.fetch_news(ticker, n)))
+            except NoProviderAvailable:
+                continue
+        if not out:
+            raise NoProviderAvailable(f"news {ticker or 'market'}",
+                                      {p.name: "failed" for p in self.providers.values()
+                                       if p.supports(KIND_NEWS)} or {}, 60)
+        return out
+
+    # -- the core -------------------------------------------------------------------------------
+    def _quote_candidates(self, ticker: str) -> list[Provider]:
+        return [p for p in self.providers.values()
+                if (p.supports(KIND_QUOTE) or p.supports(KIND_QUOTES)) and p.lists(ticker)]
+
+    def _key_lock(self, key: str) -> threading.Lock:
+        lock = self._key_locks.get(key)
+        if lock is None:
+            with self._key_locks_lock:
+                lock = self._key_locks.setdefault(key, threading.Lock())
+        return lock
+
+    def _serve(self, key: str, ttl: float, what: str, kind: str, candidates: list[Provider],
+               call: Callable[[Provider], Any], *, enough: Callable[[Any], bool] | None = None,
+               record: bool = True) -> Answer:
+        """Fresh cache, else one upstream fetch per key at a time, else stale, else a clear error."""
+        start = time.perf_counter()
+        hit = self.answers.get(key)
+        if _fresh(hit, ttl, enough):
+            return self._hit(hit, what, start, record)
+        with self._key_lock(key):
+            hit = self.answers.get(key)
+            if _fresh(hit, ttl, enough):
+                return self._hit(hit, what, start, record)
+            self._tl.sends = self._tl.http_hits = 0
+            reasons: dict[str, str] = {}
+            deadline = time.time() + self.deadline_s
+            for p in self._order(kind, candidates, reasons):
+                ok, value = self._attempt(p, kind, what, lambda p=p: call(p), deadline, reasons,
+                                          ttl)
+                if ok:
+                    stored = self.answers.put(key, value, p.name)
+                    cached = self._tl.sends == 0
+                    if record:
+                        self.metrics.user_request((time.perf_counter() - start) * 1000,
+                                                  cache_hit=cached)
+                    return _answer(stored, cached=cached)
+            if hit is not None:
+                log.warning("Serving stale %s from %s (age %.0f s): %s", what, hit.source,
+                            hit.age(), "; ".join(f"{k}: {v}" for k, v in reasons.items()))
+                if record:
+                    self.metrics.user_request((time.perf_counter() - start) * 1000,
+                                              cache_hit=True, stale=True)
+                return _answer(hit, cached=True, stale=True)
+            if record:
+                self.metrics.user_request((time.perf_counter() - start) * 1000, cache_hit=False,
+                                          error=True)
+            raise NoProviderAvailable(what, reasons, self._retry_after(candidates))
+
+    def _hit(self, hit: Stored, what: str, start: float, record: bool) -> Answer:
+        log.info("Cache hit %s (%s, age %.1f s)", what, hit.source, hit.age())
+        if record:
+            self.metrics.user_request((time.perf_counter() - start) * 1000, cache_hit=True)
+        return _answer(hit, cached=True)
+
+    def _weight(self, p: Provider) -> float:
+        h = self.health[p.name]
+        speed = 1.0 / (1.0 + self._latency.get(p.name, 100.0) / 300.0)
+        budget = max(0.05, h.budget.remaining() / h.budget.capacity)
+        return p.weight * h.health_factor() * speed * budget
+
+    def _order(self, kind: str, candidates: list[Provider], reasons: dict[str, str]) -> list[Provider]:
+        """Available candidates: the SWRR pick first, then the rest by weight. Records why the
+        others are skipped."""
+        now = time.time()
+        ready: dict[str, float] = {}
+        for p in candidates:
+            why = self.health[p.name].unavailable_reason(now)
+            if why is None and self.health[p.name].budget.remaining() == 0:
+                why = f"request budget spent; refills in {self.health[p.name].budget.wait_s():.1f} s"
+                self.metrics.budget_skip(p.name)
+            if why is None:
+                ready[p.name] = self._weight(p)
+            else:
+                reasons[p.name] = why
+        if not ready:
+            return []
+        with self._rr_lock:
+            credit = self._rr.setdefault(kind, {})
+            total = sum(ready.values())
+            for name, w in ready.items():
+                credit[name] = credit.get(name, 0.0) + w
+            first = max(ready, key=lambda n: credit[n])
+            credit[first] -= total
+        rest = sorted((n for n in ready if n != first), key=lambda n: -ready[n])
+        return [self.providers[first]] + [self.providers[n] for n in rest]
+
+    def _attempt(self, p: Provider, kind: str, what: str, call: Callable[[], Any],
+                 deadline: float, reasons: dict[str, str], ttl: float) -> tuple[bool, Any]:
+        """One try on one provider; every failure is turned into a reason and a health verdict."""
+        name = p.name
+        h = self.health[name]
+        if time.time() >= deadline:
+            reasons[name] = "not tried: the call's deadline passed"
+            return False, None
+        if not h.claim():
+            reasons[name] = "breaker half-open, probe in flight"
+            return False, None
+        log.info("SMART_ROUTING: Selected %s for %s", name, what)
+        self.metrics.attempt(name)
+        p.http.local.deadline = deadline
+        p.http.local.expire_after = ttl
+        try:
+            value = call()
+        except BudgetExhausted as exc:
+            h.release_probe()
+            self.metrics.budget_skip(name)
+            reasons[name] = exc.message
+            return False, None
+        except (UnknownSymbol, Unsupported) as exc:
+            h.release_probe()
+            self.metrics.failure(name, exc.kind, exc.message, "tried the next provider")
+            reasons[name] = exc.message
+            return False, None
+        except RateLimited as exc:
+            default = p.rate_limit.ban_s if isinstance(exc, Banned) else p.rate_limit.cooldown_s
+            wait = exc.retry_after if exc.retry_after is not None else default
+            h.block(wait, "rate_limited", exc.message)
+            self.metrics.failure(name, exc.kind, exc.message,
+                                 f"cooldown {wait:.0f} s, tried the next provider")
+            reasons[name] = f"{exc.message} (cooling down {wait:.0f} s)"
+            log.warning("%s rate limited us: cooling down %.0f s", name, wait)
+            return False, None
+        except NotConfigured as exc:
+            h.block(DISABLED_FOR_S, "disabled", exc.message)
+            self.metrics.failure(name, exc.kind, exc.message, "disabled for 10 min")
+            reasons[name] = exc.message
+            return False, None
+        except ProviderError as exc:
+            h.failure(exc.message)
+            self.metrics.failure(name, exc.kind, exc.message, "tried the next provider")
+            reasons[name] = exc.message
+            return False, None
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+            msg = MalformedResponse(name, f"unexpected body ({type(exc).__name__}: {exc})"[:200])
+            h.failure(msg.message)
+            self.metrics.failure(name, msg.kind, msg.message, "tried the next provider")
+            reasons[name] = msg.message
+            return False, None
+        h.success()
+        self.metrics.success(name)
+        return True, value
+
+    def _retry_after(self, candidates: list[Provider]) -> float:
+        now = time.time()
+        waits = []
+        for p in candidates:
+            h = self.health[p.name]
+            reopen = h.reopens_at()
+            waits.append(max(0.0, reopen - now) if reopen > now else h.budget.wait_s())
+        positive = [w for w in waits if w > 0]
+        return min(positive) if positive else 5.0
+
+    # -- status ---------------------------------------------------------------------------------
+    def provider_status(self) -> list[dict]:
+        """One record per known provider, enabled or not, every number measured."""
+        now = time.time()
+        rows = []
+        for name, p in self.providers.items():
+            h = self.health[name]
+            row = {
+                "name": name, "label": p.label, "enabled": True, "state": h.state(now),
+                "reason": h.unavailable_reason(now),
+                "capabilities": sorted(p.capabilities), "intervals": list(p.intervals),
+                "quote_currency": p.quote_currency, "symbols": len(p.symbols),
+                "rate_limit": {"documented": f"{p.rate_limit.requests} per "
+                                             f"{p.rate_limit.per_seconds:g} s",
+                               "note": p.rate_limit.note,
+                               "budget": h.budget.capacity, "remaining": h.budget.remaining()},
+                "cooldown_until": h.blocked_until if h.blocked_until > now else None,
+                "breaker_open_until": h.open_until if h.open_until > now else None,
+                "weight": round(self._weight(p), 4), "base_weight": p.weight,
+                "base_url": p.base_url,
+            }
+            row.update(self.metrics.provider_view(name))
+            rows.append(row)
+        for name, why in self.disabled.items():
+            row = {"name": name, "label": name, "enabled": False, "state": "disabled",
+                   "reason": why, "capabilities": [], "cooldown_until": None,
+                   "breaker_open_until": None}
+            row.update(self.metrics.provider_view(name))
+            rows.append(row)
+        return rows
+
+    def close(self) -> None:
+        self.metrics.close()
+        self.answers.close()
+        self.session.close()
+
+
+def _fresh(hit: Stored | None, ttl: float, enough: Callable[[Any], bool] | None) -> bool:
+    return hit is not None and hit.age() < ttl and (enough is None or enough(hit.value))
+
+
+def _answer(s: Stored, *, cached: bool, stale: bool = False) -> Answer:
+    return Answer(s.value, s.source, s.fetched_at, cached, stale, round(s.age(), 3))
+
+
+def _replace_value(a: Answer, value: Any) -> Answer:
+    return Answer(value, a.source, a.fetched_at, a.cached, a.stale, a.age_s)
