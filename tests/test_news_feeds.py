@@ -13,14 +13,6 @@ from providers.coindesk import CoinDesk, mentions
 from providers.cointelegraph import Cointelegraph, tag_for
 from tests.fake_upstream import FakeHTTP, FakeResponse
 
-try:
-    from sim import Simulator  # noqa: F401  (only to know whether the simulator exists yet)
-    SIM_READY = True
-except ImportError:
-    SIM_READY = False
-
-needs_sim = pytest.mark.skipif(not SIM_READY, reason="sim.Simulator is not written yet")
-
 
 def epoch(text: str) -> float:
     return float(calendar.timegm(time.strptime(text, "%Y-%m-%d %H:%M:%S")))
@@ -302,20 +294,17 @@ def assert_news(items: list[NewsItem], source: str, limit: int) -> None:
     assert [n.published for n in items] == sorted((n.published for n in items), reverse=True)
 
 
-@needs_sim
 def test_coindesk_over_http(sim, plain_http):
     items = CoinDesk(plain_http).fetch_news(None, 10)
     assert_news(items, "coindesk", 10)
     assert plain_http.calls[0][0].endswith("/arc/outboundfeeds/rss/")
 
 
-@needs_sim
 def test_coindesk_ticker_over_http(sim, plain_http):
     items = CoinDesk(plain_http).fetch_news("BTC", 10)
     assert all(mentions(f"{n.title}\n{n.summary}", "BTC") for n in items)
 
 
-@needs_sim
 def test_cointelegraph_over_http(sim, plain_http):
     provider = Cointelegraph(plain_http)
     assert_news(provider.fetch_news(None, 10), "cointelegraph", 10)
