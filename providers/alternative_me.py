@@ -6,8 +6,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import (KIND_FEAR_GREED, FearGreed, MalformedResponse, Provider, RateLimit,
-                   UpstreamError, num, opt_num)
+from .base import (
+    KIND_FEAR_GREED,
+    FearGreed,
+    MalformedResponse,
+    Provider,
+    RateLimit,
+    UpstreamError,
+    num,
+    opt_num,
+)
 
 NAME = "alternative_me"
 

@@ -13,7 +13,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any, ClassVar, Mapping, Protocol
+from typing import Any, Callable, ClassVar, Iterable, Mapping, Protocol
 
 # Canonical candle intervals every caller may ask for; each provider maps the ones it has.
 INTERVALS: dict[str, int] = {
@@ -196,6 +196,45 @@ def ascending(candles: list[Candle]) -> list[Candle]:
     return [seen[t] for t in sorted(seen)]
 
 
+def collect_quotes(pairs: Iterable[tuple[str, Any]],
+                   parse: Callable[[Any, str], "Quote"]) -> dict[str, "Quote"]:
+    """Parse the (ticker, item) pairs of a batch answer. One malformed item is skipped, not
+    fatal; when none parses, the batch itself is malformed."""
+    quotes: dict[str, Quote] = {}
+    first_error: MalformedResponse | None = None
+    for ticker, item in pairs:
+        try:
+            quotes[ticker] = parse(item, ticker)
+        except MalformedResponse as exc:
+            first_error = first_error or exc
+    if first_error is not None and not quotes:
+        raise first_error
+    return quotes
+
+
+def candle_rows(rows: Any, provider: str, columns: str, *, time_ms: bool) -> list[Candle]:
+    """Positional candle rows -> ascending O-H-L-C-V candles. `columns` names each leading
+    column in the provider's own order, e.g. "tochlv" for KuCoin, "tlhocv" for Coinbase."""
+    if not isinstance(rows, list):
+        raise MalformedResponse(provider, "candles answer is not an array")
+    at = {name: i for i, name in enumerate(columns) if name in "tohlcv"}
+    candles = []
+    for row in rows:
+        if not isinstance(row, list) or len(row) < len(columns):
+            raise MalformedResponse(provider, f"candle row is not [{', '.join(columns)}, ...]: "
+                                    f"{row!r:.80}")
+        t = num(row[at["t"]], provider, "candle time")
+        candles.append(Candle(timestamp=int(t / 1000 if time_ms else t),
+                              open=price(row[at["o"]], provider, "open"),
+                              high=price(row[at["h"]], provider, "high"),
+                              low=price(row[at["l"]], provider, "low"),
+                              close=price(row[at["c"]], provider, "close"),
+                              volume=num(row[at["v"]], provider, "volume")))
+    if not candles:
+        raise MalformedResponse(provider, "candles answer holds no candles")
+    return ascending(candles)
+
+
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
     """Seconds to wait from a Retry-After header (delta seconds or an HTTP date)."""
     if not value:
@@ -278,6 +317,10 @@ class Provider:
             return self.symbols[ticker.upper()]
         except KeyError:
             raise UnknownSymbol(self.name, f"{ticker.upper()} is not listed on {self.label}") from None
+
+    def listed_pairs(self, tickers: Iterable[str]) -> dict[str, str]:
+        """Ticker -> this provider's pair for the tickers it lists (a batch asks only for these)."""
+        return {t.upper(): self.symbols[t.upper()] for t in tickers if self.lists(t)}
 
     def interval(self, interval: str) -> str:
         try:

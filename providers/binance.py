@@ -8,8 +8,22 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .base import (KIND_CANDLES, KIND_QUOTE, KIND_QUOTES, Candle, MalformedResponse, Provider,
-                   Quote, RateLimit, UnknownSymbol, ascending, ms_to_s, num, opt_num, price)
+from .base import (
+    KIND_CANDLES,
+    KIND_QUOTE,
+    KIND_QUOTES,
+    Candle,
+    MalformedResponse,
+    Provider,
+    Quote,
+    RateLimit,
+    UnknownSymbol,
+    candle_rows,
+    collect_quotes,
+    ms_to_s,
+    opt_num,
+    price,
+)
 from .coins import listed
 
 NAME = "binance"
@@ -46,37 +60,13 @@ def parse_tickers(body: Any, wanted: dict[str, str]) -> dict[str, Quote]:
     """The batch array -> {ticker: Quote} for the symbols in `wanted` (symbol -> ticker)."""
     if not isinstance(body, list):
         raise MalformedResponse(NAME, "batch 24hr ticker answer is not an array")
-    quotes: dict[str, Quote] = {}
-    seen = 0
-    for item in body:
-        ticker = wanted.get(item.get("symbol")) if isinstance(item, dict) else None
-        if ticker is None:
-            continue
-        seen += 1
-        try:
-            quotes[ticker] = parse_ticker(item, ticker)
-        except MalformedResponse:
-            continue
-    if seen and not quotes:
-        raise MalformedResponse(NAME, "no ticker in the batch could be parsed")
-    return quotes
+    return collect_quotes(((wanted[i["symbol"]], i) for i in body
+                           if isinstance(i, dict) and i.get("symbol") in wanted), parse_ticker)
 
 
 def parse_klines(body: Any) -> list[Candle]:
     """Rows [openTime ms, open, high, low, close, volume, closeTime, ...] -> ascending candles."""
-    if not isinstance(body, list):
-        raise MalformedResponse(NAME, "klines answer is not an array")
-    candles = []
-    for row in body:
-        if not isinstance(row, list) or len(row) < 6:
-            raise MalformedResponse(NAME, f"kline row is not [t, o, h, l, c, v, ...]: {row!r:.80}")
-        candles.append(Candle(timestamp=int(ms_to_s(row[0], NAME, "kline open time")),
-                              open=price(row[1], NAME, "open"), high=price(row[2], NAME, "high"),
-                              low=price(row[3], NAME, "low"), close=price(row[4], NAME, "close"),
-                              volume=num(row[5], NAME, "volume")))
-    if not candles:
-        raise MalformedResponse(NAME, "klines answer holds no candles")
-    return ascending(candles)
+    return candle_rows(body, NAME, "tohlcv", time_ms=True)
 
 
 class Binance(Provider):
@@ -110,7 +100,7 @@ class Binance(Provider):
         return parse_ticker(body, ticker.upper())
 
     def fetch_quotes(self, tickers: list[str]) -> dict[str, Quote]:
-        wanted = {self.symbols[t.upper()]: t.upper() for t in tickers if self.lists(t)}
+        wanted = {pair: t for t, pair in self.listed_pairs(tickers).items()}
         if not wanted:
             return {}
         symbols = json.dumps(sorted(wanted), separators=(",", ":"))

@@ -8,9 +8,26 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .base import (KIND_CANDLES, KIND_QUOTE, KIND_QUOTES, Banned, Candle, MalformedResponse,
-                   Provider, Quote, RateLimit, RateLimited, UnknownSymbol, UpstreamError,
-                   ascending, ms_to_s, num, opt_num, parse_retry_after, price)
+from .base import (
+    KIND_CANDLES,
+    KIND_QUOTE,
+    KIND_QUOTES,
+    Banned,
+    Candle,
+    MalformedResponse,
+    Provider,
+    Quote,
+    RateLimit,
+    RateLimited,
+    UnknownSymbol,
+    UpstreamError,
+    candle_rows,
+    collect_quotes,
+    ms_to_s,
+    opt_num,
+    parse_retry_after,
+    price,
+)
 from .coins import listed
 
 NAME = "bybit"
@@ -79,35 +96,15 @@ def parse_ticker(body: Any, ticker: str) -> Quote:
 
 def parse_tickers(body: Any, wanted: dict[str, str]) -> dict[str, Quote]:
     """Every spot ticker -> {ticker: Quote} for the symbols in `wanted` (symbol -> ticker)."""
-    quotes: dict[str, Quote] = {}
-    seen = 0
-    for item in _result_list(body):
-        ticker = wanted.get(item.get("symbol")) if isinstance(item, dict) else None
-        if ticker is None:
-            continue
-        seen += 1
-        try:
-            quotes[ticker] = parse_item(item, ticker, body.get("time"))
-        except MalformedResponse:
-            continue
-    if seen and not quotes:
-        raise MalformedResponse(NAME, "no ticker in the batch could be parsed")
-    return quotes
+    stamp = body.get("time") if isinstance(body, dict) else None
+    return collect_quotes(((wanted[i["symbol"]], i) for i in _result_list(body)
+                           if isinstance(i, dict) and i.get("symbol") in wanted),
+                          lambda item, ticker: parse_item(item, ticker, stamp))
 
 
 def parse_kline(body: Any) -> list[Candle]:
     """Rows [start ms, open, high, low, close, volume, turnover], newest first -> ascending."""
-    candles = []
-    for row in _result_list(body):
-        if not isinstance(row, list) or len(row) < 6:
-            raise MalformedResponse(NAME, f"kline row is not [t, o, h, l, c, v, ...]: {row!r:.80}")
-        candles.append(Candle(timestamp=int(ms_to_s(row[0], NAME, "kline start")),
-                              open=price(row[1], NAME, "open"), high=price(row[2], NAME, "high"),
-                              low=price(row[3], NAME, "low"), close=price(row[4], NAME, "close"),
-                              volume=num(row[5], NAME, "volume")))
-    if not candles:
-        raise MalformedResponse(NAME, "kline answer holds no candles")
-    return ascending(candles)
+    return candle_rows(_result_list(body), NAME, "tohlcv", time_ms=True)
 
 
 class Bybit(Provider):
@@ -145,7 +142,7 @@ class Bybit(Provider):
                             ticker.upper())
 
     def fetch_quotes(self, tickers: list[str]) -> dict[str, Quote]:
-        wanted = {self.symbols[t.upper()]: t.upper() for t in tickers if self.lists(t)}
+        wanted = {pair: t for t, pair in self.listed_pairs(tickers).items()}
         if not wanted:
             return {}
         body = self.get_json(ENDPOINTS["tickers"], {"category": CATEGORY}, kind=KIND_QUOTES)

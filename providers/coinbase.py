@@ -8,8 +8,19 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .base import (KIND_CANDLES, KIND_QUOTE, Candle, MalformedResponse, Provider, Quote,
-                   RateLimit, ascending, num, opt_num, pct_change, price)
+from .base import (
+    KIND_CANDLES,
+    KIND_QUOTE,
+    Candle,
+    MalformedResponse,
+    Provider,
+    Quote,
+    RateLimit,
+    candle_rows,
+    opt_num,
+    pct_change,
+    price,
+)
 from .coins import listed
 
 NAME = "coinbase"
@@ -34,19 +45,7 @@ def parse_stats(body: Any, ticker: str, now: float | None = None) -> Quote:
 
 def parse_candles(body: Any) -> list[Candle]:
     """Rows [time s, LOW, HIGH, open, close, volume] (newest first) -> ascending OHLCV candles."""
-    if not isinstance(body, list):
-        raise MalformedResponse(NAME, "candles answer is not an array")
-    candles = []
-    for row in body:
-        if not isinstance(row, list) or len(row) < 6:
-            raise MalformedResponse(NAME, f"candle row is not [time, l, h, o, c, v]: {row!r:.80}")
-        candles.append(Candle(timestamp=int(num(row[0], NAME, "candle time")),
-                              open=price(row[3], NAME, "open"), high=price(row[2], NAME, "high"),
-                              low=price(row[1], NAME, "low"), close=price(row[4], NAME, "close"),
-                              volume=num(row[5], NAME, "volume")))
-    if not candles:
-        raise MalformedResponse(NAME, "candles answer holds no candles")
-    return ascending(candles)
+    return candle_rows(body, NAME, "tlhocv", time_ms=False)
 
 
 class Coinbase(Provider):

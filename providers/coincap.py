@@ -8,8 +8,23 @@ from __future__ import annotations
 import time
 from typing import Any, Mapping
 
-from .base import (KIND_QUOTE, KIND_QUOTES, KIND_TOP, MalformedResponse, NotConfigured, Provider,
-                   Quote, RateLimit, TopCoin, UnknownSymbol, UpstreamError, num, opt_num, price)
+from .base import (
+    KIND_QUOTE,
+    KIND_QUOTES,
+    KIND_TOP,
+    MalformedResponse,
+    NotConfigured,
+    Provider,
+    Quote,
+    RateLimit,
+    TopCoin,
+    UnknownSymbol,
+    UpstreamError,
+    collect_quotes,
+    num,
+    opt_num,
+    price,
+)
 from .coins import column
 
 NAME = "coincap"
@@ -77,18 +92,9 @@ def parse_assets(body: Any, ids: Mapping[str, str]) -> dict[str, Quote]:
     asset is skipped unless all are."""
     wanted = {slug: ticker for ticker, slug in ids.items()}
     stamp = body_time(body)
-    quotes: dict[str, Quote] = {}
-    errors: list[MalformedResponse] = []
-    for item in asset_list(body):
-        ticker = wanted.get(item.get("id")) if isinstance(item, dict) else None
-        if ticker:
-            try:
-                quotes[ticker] = parse_asset(item, ticker, stamp)
-            except MalformedResponse as exc:
-                errors.append(exc)
-    if errors and not quotes:
-        raise errors[0]
-    return quotes
+    return collect_quotes(((wanted[i["id"]], i) for i in asset_list(body)
+                           if isinstance(i, dict) and i.get("id") in wanted),
+                          lambda item, ticker: parse_asset(item, ticker, stamp))
 
 
 def parse_top_coin(item: Any) -> TopCoin:
@@ -145,7 +151,7 @@ class CoinCap(Provider):
         return parse_asset_body(body, ticker.upper())
 
     def fetch_quotes(self, tickers: list[str]) -> dict[str, Quote]:
-        ids = {t.upper(): self.symbols[t.upper()] for t in tickers if self.lists(t)}
+        ids = self.listed_pairs(tickers)
         if not ids:
             return {}
         headers = self.key_header()

@@ -7,9 +7,25 @@ from __future__ import annotations
 import time
 from typing import Any, Mapping
 
-from .base import (INTERVALS, KIND_CANDLES, KIND_QUOTE, KIND_QUOTES, KIND_TOP, Candle,
-                   MalformedResponse, Provider, Quote, RateLimit, TopCoin, UnknownSymbol, ascending,
-                   num, opt_num, price)
+from .base import (
+    INTERVALS,
+    KIND_CANDLES,
+    KIND_QUOTE,
+    KIND_QUOTES,
+    KIND_TOP,
+    Candle,
+    MalformedResponse,
+    Provider,
+    Quote,
+    RateLimit,
+    TopCoin,
+    UnknownSymbol,
+    ascending,
+    collect_quotes,
+    num,
+    opt_num,
+    price,
+)
 from .coins import column
 
 NAME = "coingecko"
@@ -59,17 +75,7 @@ def parse_simple_price(body: Any, ids: Mapping[str, str]) -> dict[str, Quote]:
     left out; a malformed coin is skipped unless every coin is malformed."""
     if not isinstance(body, dict):
         raise MalformedResponse(NAME, "simple/price: expected an object keyed by coin id")
-    quotes: dict[str, Quote] = {}
-    errors: list[MalformedResponse] = []
-    for ticker, coin_id in ids.items():
-        if coin_id in body:
-            try:
-                quotes[ticker] = parse_coin_price(body[coin_id], ticker)
-            except MalformedResponse as exc:
-                errors.append(exc)
-    if errors and not quotes:
-        raise errors[0]
-    return quotes
+    return collect_quotes(((t, body[i]) for t, i in ids.items() if i in body), parse_coin_price)
 
 
 def parse_market(item: Any, position: int) -> TopCoin:
@@ -157,7 +163,7 @@ class CoinGecko(Provider):
         return quote
 
     def fetch_quotes(self, tickers: list[str]) -> dict[str, Quote]:
-        ids = {t.upper(): self.symbols[t.upper()] for t in tickers if self.lists(t)}
+        ids = self.listed_pairs(tickers)
         return self.simple_price(ids, KIND_QUOTES) if ids else {}
 
     def fetch_candles(self, ticker: str, interval: str, limit: int) -> list[Candle]:

@@ -8,8 +8,20 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
-from .base import (KIND_QUOTE, KIND_QUOTES, KIND_TOP, MalformedResponse, Provider, Quote,
-                   RateLimit, TopCoin, num, opt_num, price)
+from .base import (
+    KIND_QUOTE,
+    KIND_QUOTES,
+    KIND_TOP,
+    MalformedResponse,
+    Provider,
+    Quote,
+    RateLimit,
+    TopCoin,
+    collect_quotes,
+    num,
+    opt_num,
+    price,
+)
 from .coins import column
 
 NAME = "coinpaprika"
@@ -62,18 +74,8 @@ def parse_tickers(body: Any, ids: Mapping[str, str]) -> dict[str, Quote]:
     if not isinstance(body, list):
         raise MalformedResponse(NAME, "tickers: expected an array")
     wanted = {coin_id: ticker for ticker, coin_id in ids.items()}
-    quotes: dict[str, Quote] = {}
-    errors: list[MalformedResponse] = []
-    for item in body:
-        ticker = wanted.get(item.get("id")) if isinstance(item, dict) else None
-        if ticker:
-            try:
-                quotes[ticker] = parse_ticker(item, ticker)
-            except MalformedResponse as exc:
-                errors.append(exc)
-    if errors and not quotes:
-        raise errors[0]
-    return quotes
+    return collect_quotes(((wanted[i["id"]], i) for i in body
+                           if isinstance(i, dict) and i.get("id") in wanted), parse_ticker)
 
 
 def parse_top_coin(item: Any) -> TopCoin:
@@ -124,7 +126,7 @@ class CoinPaprika(Provider):
         return parse_ticker(body, ticker.upper())
 
     def fetch_quotes(self, tickers: list[str]) -> dict[str, Quote]:
-        ids = {t.upper(): self.symbols[t.upper()] for t in tickers if self.lists(t)}
+        ids = self.listed_pairs(tickers)
         if not ids:
             return {}
         return parse_tickers(self.get_json(ENDPOINTS["tickers"], kind=KIND_QUOTES), ids)

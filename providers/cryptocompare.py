@@ -7,10 +7,29 @@ from __future__ import annotations
 import time
 from typing import Any, Iterable
 
-from .base import (KIND_CANDLES, KIND_NEWS, KIND_QUOTE, KIND_QUOTES, KIND_TOP, Candle,
-                   MalformedResponse, NewsItem, NotConfigured, Provider, Quote, RateLimit,
-                   RateLimited, TopCoin, UnknownSymbol, UpstreamError, ascending, num, opt_num,
-                   price)
+from .base import (
+    KIND_CANDLES,
+    KIND_NEWS,
+    KIND_QUOTE,
+    KIND_QUOTES,
+    KIND_TOP,
+    Candle,
+    MalformedResponse,
+    NewsItem,
+    NotConfigured,
+    Provider,
+    Quote,
+    RateLimit,
+    RateLimited,
+    TopCoin,
+    UnknownSymbol,
+    UpstreamError,
+    ascending,
+    collect_quotes,
+    num,
+    opt_num,
+    price,
+)
 from .coins import COINS
 
 NAME = "cryptocompare"
@@ -89,19 +108,8 @@ def parse_pricemultifull(body: Any, tickers: Iterable[str]) -> dict[str, Quote]:
     raw = body.get("RAW") if isinstance(body, dict) else None
     if not isinstance(raw, dict):
         raise MalformedResponse(NAME, "pricemultifull: RAW is missing")
-    quotes: dict[str, Quote] = {}
-    errors: list[MalformedResponse] = []
-    for ticker in tickers:
-        per_currency = raw.get(ticker)
-        if not isinstance(per_currency, dict) or "USD" not in per_currency:
-            continue
-        try:
-            quotes[ticker] = parse_raw(per_currency["USD"], ticker)
-        except MalformedResponse as exc:
-            errors.append(exc)
-    if errors and not quotes:
-        raise errors[0]
-    return quotes
+    return collect_quotes(((t, raw[t]["USD"]) for t in tickers
+                           if isinstance(raw.get(t), dict) and "USD" in raw[t]), parse_raw)
 
 
 def parse_histo_row(row: Any) -> Candle:
@@ -236,7 +244,7 @@ class CryptoCompare(Provider):
         return quote
 
     def fetch_quotes(self, tickers: list[str]) -> dict[str, Quote]:
-        symbols = [self.symbols[t.upper()] for t in tickers if self.lists(t)]
+        symbols = list(self.listed_pairs(tickers).values())
         return self.pricemultifull(symbols, KIND_QUOTES) if symbols else {}
 
     def fetch_candles(self, ticker: str, interval: str, limit: int) -> list[Candle]:

@@ -9,9 +9,24 @@ import re
 import time
 from typing import Any
 
-from .base import (KIND_CANDLES, KIND_QUOTE, KIND_QUOTES, Candle, MalformedResponse, Provider,
-                   Quote, RateLimit, RateLimited, UnknownSymbol, UpstreamError, ascending, num,
-                   opt_num, pct_change, price)
+from .base import (
+    KIND_CANDLES,
+    KIND_QUOTE,
+    KIND_QUOTES,
+    Candle,
+    MalformedResponse,
+    Provider,
+    Quote,
+    RateLimit,
+    RateLimited,
+    UnknownSymbol,
+    UpstreamError,
+    candle_rows,
+    collect_quotes,
+    opt_num,
+    pct_change,
+    price,
+)
 from .coins import column
 
 NAME = "kraken"
@@ -102,20 +117,9 @@ def parse_ticker(body: Any, ticker: str, now: float | None = None) -> Quote:
 
 def parse_tickers(body: Any, wanted: set[str], now: float | None = None) -> dict[str, Quote]:
     """A batch answer -> {ticker: Quote}; entries are matched through ALIASES, bad ones skipped."""
-    quotes: dict[str, Quote] = {}
-    seen = 0
-    for key, entry in _result(body).items():
-        ticker = ALIASES.get(key)
-        if ticker not in wanted:
-            continue
-        seen += 1
-        try:
-            quotes[ticker] = parse_entry(entry, ticker, now)
-        except MalformedResponse:
-            continue
-    if seen and not quotes:
-        raise MalformedResponse(NAME, "no ticker in the batch could be parsed")
-    return quotes
+    return collect_quotes(((ALIASES[k], e) for k, e in _result(body).items()
+                           if ALIASES.get(k) in wanted),
+                          lambda entry, ticker: parse_entry(entry, ticker, now))
 
 
 def parse_ohlc(body: Any) -> list[Candle]:
@@ -123,18 +127,7 @@ def parse_ohlc(body: Any) -> list[Candle]:
     rows = [v for k, v in _result(body).items() if k != "last" and isinstance(v, list)]
     if len(rows) != 1:
         raise MalformedResponse(NAME, "OHLC answer does not hold exactly one pair")
-    candles = []
-    for row in rows[0]:
-        if not isinstance(row, list) or len(row) < 7:
-            raise MalformedResponse(NAME, f"OHLC row is not [t, o, h, l, c, vwap, v, n]: "
-                                    f"{row!r:.80}")
-        candles.append(Candle(timestamp=int(num(row[0], NAME, "OHLC time")),
-                              open=price(row[1], NAME, "open"), high=price(row[2], NAME, "high"),
-                              low=price(row[3], NAME, "low"), close=price(row[4], NAME, "close"),
-                              volume=num(row[6], NAME, "volume")))
-    if not candles:
-        raise MalformedResponse(NAME, "OHLC answer holds no candles")
-    return ascending(candles)
+    return candle_rows(rows[0], NAME, "tohlcwvn", time_ms=False)
 
 
 class Kraken(Provider):
@@ -162,7 +155,7 @@ class Kraken(Provider):
         return parse_ticker(body, ticker.upper())
 
     def fetch_quotes(self, tickers: list[str]) -> dict[str, Quote]:
-        wanted = {t.upper() for t in tickers if self.lists(t)}
+        wanted = set(self.listed_pairs(tickers))
         if not wanted:
             return {}
         pairs = ",".join(sorted(self.symbols[t] for t in wanted))

@@ -7,9 +7,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import (KIND_CANDLES, KIND_QUOTE, KIND_QUOTES, Candle, MalformedResponse, Provider,
-                   Quote, RateLimit, RateLimited, UnknownSymbol, UpstreamError, ascending, ms_to_s,
-                   num, opt_num, price)
+from .base import (
+    KIND_CANDLES,
+    KIND_QUOTE,
+    KIND_QUOTES,
+    Candle,
+    MalformedResponse,
+    Provider,
+    Quote,
+    RateLimit,
+    RateLimited,
+    UnknownSymbol,
+    UpstreamError,
+    candle_rows,
+    collect_quotes,
+    ms_to_s,
+    opt_num,
+    price,
+)
 from .coins import listed
 
 NAME = "kucoin"
@@ -79,38 +94,14 @@ def parse_all_tickers(body: Any, wanted: dict[str, str]) -> dict[str, Quote]:
     items = data.get("ticker") if isinstance(data, dict) else None
     if not isinstance(items, list):
         raise MalformedResponse(NAME, "allTickers answer has no `ticker` array")
-    quotes: dict[str, Quote] = {}
-    seen = 0
-    for item in items:
-        ticker = wanted.get(item.get("symbol")) if isinstance(item, dict) else None
-        if ticker is None:
-            continue
-        seen += 1
-        try:
-            quotes[ticker] = parse_item(item, ticker, data.get("time"))
-        except MalformedResponse:
-            continue
-    if seen and not quotes:
-        raise MalformedResponse(NAME, "no ticker in the batch could be parsed")
-    return quotes
+    return collect_quotes(((wanted[i["symbol"]], i) for i in items
+                           if isinstance(i, dict) and i.get("symbol") in wanted),
+                          lambda item, ticker: parse_item(item, ticker, data.get("time")))
 
 
 def parse_candles(body: Any) -> list[Candle]:
     """Rows [time s, open, CLOSE, high, low, volume, turnover], newest first -> ascending OHLCV."""
-    rows = _data(body)
-    if not isinstance(rows, list):
-        raise MalformedResponse(NAME, "candles answer is not an array")
-    candles = []
-    for row in rows:
-        if not isinstance(row, list) or len(row) < 6:
-            raise MalformedResponse(NAME, f"candle row is not [t, o, c, h, l, v, ...]: {row!r:.80}")
-        candles.append(Candle(timestamp=int(num(row[0], NAME, "candle time")),
-                              open=price(row[1], NAME, "open"), high=price(row[3], NAME, "high"),
-                              low=price(row[4], NAME, "low"), close=price(row[2], NAME, "close"),
-                              volume=num(row[5], NAME, "volume")))
-    if not candles:
-        raise MalformedResponse(NAME, "candles answer holds no candles")
-    return ascending(candles)
+    return candle_rows(_data(body), NAME, "tochlv", time_ms=False)
 
 
 class KuCoin(Provider):
@@ -148,7 +139,7 @@ class KuCoin(Provider):
         return parse_stats(body, ticker.upper())
 
     def fetch_quotes(self, tickers: list[str]) -> dict[str, Quote]:
-        wanted = {self.symbols[t.upper()]: t.upper() for t in tickers if self.lists(t)}
+        wanted = {pair: t for t, pair in self.listed_pairs(tickers).items()}
         if not wanted:
             return {}
         path, weight = ENDPOINTS["all_tickers"]

@@ -7,9 +7,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import (KIND_CANDLES, KIND_QUOTE, KIND_QUOTES, Candle, MalformedResponse, Provider,
-                   Quote, RateLimit, RateLimited, UnknownSymbol, UpstreamError, ascending, ms_to_s,
-                   num, opt_num, pct_change, price)
+from .base import (
+    KIND_CANDLES,
+    KIND_QUOTE,
+    KIND_QUOTES,
+    Candle,
+    MalformedResponse,
+    Provider,
+    Quote,
+    RateLimit,
+    RateLimited,
+    UnknownSymbol,
+    UpstreamError,
+    candle_rows,
+    collect_quotes,
+    ms_to_s,
+    opt_num,
+    pct_change,
+    price,
+)
 from .coins import listed
 
 NAME = "okx"
@@ -67,36 +83,13 @@ def parse_ticker(body: Any, ticker: str) -> Quote:
 
 def parse_tickers(body: Any, wanted: dict[str, str]) -> dict[str, Quote]:
     """All SPOT tickers -> {ticker: Quote} for the instIds in `wanted` (instId -> ticker)."""
-    quotes: dict[str, Quote] = {}
-    seen = 0
-    for item in _data(body):
-        ticker = wanted.get(item.get("instId")) if isinstance(item, dict) else None
-        if ticker is None:
-            continue
-        seen += 1
-        try:
-            quotes[ticker] = parse_item(item, ticker)
-        except MalformedResponse:
-            continue
-    if seen and not quotes:
-        raise MalformedResponse(NAME, "no ticker in the batch could be parsed")
-    return quotes
+    return collect_quotes(((wanted[i["instId"]], i) for i in _data(body)
+                           if isinstance(i, dict) and i.get("instId") in wanted), parse_item)
 
 
 def parse_candles(body: Any) -> list[Candle]:
     """Rows [ts ms, o, h, l, c, vol, volCcy, volCcyQuote, confirm], newest first -> ascending."""
-    candles = []
-    for row in _data(body):
-        if not isinstance(row, list) or len(row) < 6:
-            raise MalformedResponse(NAME, f"candle row is not [ts, o, h, l, c, vol, ...]: "
-                                    f"{row!r:.80}")
-        candles.append(Candle(timestamp=int(ms_to_s(row[0], NAME, "candle ts")),
-                              open=price(row[1], NAME, "open"), high=price(row[2], NAME, "high"),
-                              low=price(row[3], NAME, "low"), close=price(row[4], NAME, "close"),
-                              volume=num(row[5], NAME, "volume")))
-    if not candles:
-        raise MalformedResponse(NAME, "candles answer holds no candles")
-    return ascending(candles)
+    return candle_rows(_data(body), NAME, "tohlcv", time_ms=True)
 
 
 class OKX(Provider):
@@ -124,7 +117,7 @@ class OKX(Provider):
         return parse_ticker(body, ticker.upper())
 
     def fetch_quotes(self, tickers: list[str]) -> dict[str, Quote]:
-        wanted = {self.symbols[t.upper()]: t.upper() for t in tickers if self.lists(t)}
+        wanted = {pair: t for t, pair in self.listed_pairs(tickers).items()}
         if not wanted:
             return {}
         body = self.get_json(ENDPOINTS["tickers"], {"instType": "SPOT"}, kind=KIND_QUOTES)
