@@ -70,6 +70,7 @@ class Router:
         self._key_locks: dict[str, threading.Lock] = {}
         self._key_locks_lock = threading.Lock()
         self._tl = threading.local()                  # .sends / .http_hits for the current call
+        self._known: dict[str, frozenset[str]] = {}
         for p in providers:
             self.add(p)
         saved = metrics.health_state
@@ -86,6 +87,7 @@ class Router:
                                      on_send=self._on_send, on_cache_hit=self._on_http_hit)
         self.providers[name] = provider
         self.health[name] = health
+        self._known = {}
 
     def _health_snapshot(self) -> dict:
         return {n: h.snapshot() for n, h in self.health.items()}
@@ -101,19 +103,21 @@ class Router:
         self._tl.http_hits = getattr(self._tl, "http_hits", 0) + 1
 
     def known_symbols(self, kind: str = KIND_QUOTE) -> frozenset[str]:
-        out: set[str] = set()
-        for p in self.providers.values():
-            if p.supports(kind) or (kind == KIND_QUOTE and p.supports(KIND_QUOTES)):
-                out.update(p.symbols)
-        return frozenset(out)
+        """Tickers some enabled provider lists for this kind (computed once per kind)."""
+        known = self._known.get(kind)
+        if known is None:
+            known = frozenset(t for p in self.providers.values()
+                              if p.supports(kind) or (kind == KIND_QUOTE and p.supports(KIND_QUOTES))
+                              for t in p.symbols)
+            self._known[kind] = known
+        return known
 
     # -- public API -----------------------------------------------------------------------------
     def get_quote(self, symbol: str) -> Answer:
         ticker = validate.symbol(symbol, self.known_symbols(KIND_QUOTE))
         return self._serve(f"{KIND_QUOTE}:{ticker}", ANSWER_TTL_S[KIND_QUOTE],
-                           f"quote {ticker}", KIND_QUOTE, self._quote_candidates(ticker),
-                           lambda p: p.fetch_quote(ticker) if p.supports(KIND_QUOTE)
-                           else p.fetch_quotes([ticker])[ticker])
+                           f"quote {ticker}", KIND_QUOTE, lambda: self._quote_candidates(ticker),
+                           lambda p: _one_quote(p, ticker))
 
     def get_quotes(self, symbols: Iterable[str] | str) -> tuple[dict[str, Answer], dict[str, str]]:
         """Many quotes, filled by batch endpoints where possible. Returns (answers, errors)."""
@@ -157,9 +161,8 @@ class Router:
         for t in list(missing):
             try:
                 out[t] = self._serve(f"{KIND_QUOTE}:{t}", ttl, f"quote {t}", KIND_QUOTE,
-                                     self._quote_candidates(t),
-                                     lambda p, t=t: p.fetch_quote(t) if p.supports(KIND_QUOTE)
-                                     else p.fetch_quotes([t])[t], record=False)
+                                     lambda t=t: self._quote_candidates(t),
+                                     lambda p, t=t: _one_quote(p, t), record=False)
             except NoProviderAvailable as exc:
                 errors[t] = str(exc)
         elapsed = (time.perf_counter() - start) * 1000
@@ -179,22 +182,22 @@ class Router:
             raise InvalidInput("interval", f"no enabled provider has {iv} candles for {ticker}; "
                                f"available: {', '.join(i for i in INTERVALS if i in offered)}")
         answer = self._serve(f"{KIND_CANDLES}:{ticker}:{iv}", CANDLE_TTL_S[iv],
-                             f"candles {ticker} {iv}", KIND_CANDLES, cands,
+                             f"candles {ticker} {iv}", KIND_CANDLES, lambda: cands,
                              lambda p: p.fetch_candles(ticker, iv, n),
                              enough=lambda v: len(v) >= n)
         return _replace_value(answer, answer.value[-n:])
 
     def get_top_coins(self, limit: int = 20) -> Answer:
         n = validate.limit(limit, validate.TOP_LIMIT, "limit")
-        cands = [p for p in self.providers.values() if p.supports(KIND_TOP)]
-        answer = self._serve(KIND_TOP, ANSWER_TTL_S[KIND_TOP], f"top {n} coins", KIND_TOP, cands,
+        answer = self._serve(KIND_TOP, ANSWER_TTL_S[KIND_TOP], f"top {n} coins", KIND_TOP,
+                             lambda: self._supporting(KIND_TOP),
                              lambda p: p.fetch_top(max(n, 50)), enough=lambda v: len(v) >= n)
         return _replace_value(answer, answer.value[:n])
 
     def get_fear_greed(self) -> Answer:
-        cands = [p for p in self.providers.values() if p.supports(KIND_FEAR_GREED)]
         return self._serve(KIND_FEAR_GREED, ANSWER_TTL_S[KIND_FEAR_GREED], "fear & greed",
-                           KIND_FEAR_GREED, cands, lambda p: p.fetch_fear_greed())
+                           KIND_FEAR_GREED, lambda: self._supporting(KIND_FEAR_GREED),
+                           lambda p: p.fetch_fear_greed())
 
     def get_news(self, symbol: str | None, limit: int = 20) -> list[Answer]:
         """Headlines from every news provider that answers (one Answer per source)."""
@@ -203,20 +206,23 @@ class Router:
         if symbol not in (None, "", "ALL", "all", "market"):
             ticker = validate.symbol(symbol, self.known_symbols(KIND_QUOTE))
         out: list[Answer] = []
-        for p in [p for p in self.providers.values() if p.supports(KIND_NEWS)]:
+        for p in self._supporting(KIND_NEWS):
             try:
                 out.append(self._serve(f"{KIND_NEWS}:{p.name}:{ticker or 'ALL'}",
                                        ANSWER_TTL_S[KIND_NEWS], f"news {ticker or 'market'}",
-                                       KIND_NEWS, [p], lambda p: p.fetch_news(ticker, n)))
+                                       KIND_NEWS, lambda p=p: [p],
+                                       lambda p: p.fetch_news(ticker, n)))
             except NoProviderAvailable:
                 continue
         if not out:
             raise NoProviderAvailable(f"news {ticker or 'market'}",
-                                      {p.name: "failed" for p in self.providers.values()
-                                       if p.supports(KIND_NEWS)} or {}, 60)
+                                      {p.name: "failed" for p in self._supporting(KIND_NEWS)}, 60)
         return out
 
     # -- the core -------------------------------------------------------------------------------
+    def _supporting(self, kind: str) -> list[Provider]:
+        return [p for p in self.providers.values() if p.supports(kind)]
+
     def _quote_candidates(self, ticker: str) -> list[Provider]:
         return [p for p in self.providers.values()
                 if (p.supports(KIND_QUOTE) or p.supports(KIND_QUOTES)) and p.lists(ticker)]
@@ -228,10 +234,11 @@ class Router:
                 lock = self._key_locks.setdefault(key, threading.Lock())
         return lock
 
-    def _serve(self, key: str, ttl: float, what: str, kind: str, candidates: list[Provider],
-               call: Callable[[Provider], Any], *, enough: Callable[[Any], bool] | None = None,
-               record: bool = True) -> Answer:
-        """Fresh cache, else one upstream fetch per key at a time, else stale, else a clear error."""
+    def _serve(self, key: str, ttl: float, what: str, kind: str,
+               candidates: Callable[[], list[Provider]], call: Callable[[Provider], Any], *,
+               enough: Callable[[Any], bool] | None = None, record: bool = True) -> Answer:
+        """Fresh cache, else one upstream fetch per key at a time, else stale, else a clear error.
+        `candidates` is only evaluated on a miss, so a hit stays cheap."""
         start = time.perf_counter()
         hit = self.answers.get(key)
         if _fresh(hit, ttl, enough):
@@ -243,7 +250,8 @@ class Router:
             self._tl.sends = self._tl.http_hits = 0
             reasons: dict[str, str] = {}
             deadline = time.time() + self.deadline_s
-            for p in self._order(kind, candidates, reasons):
+            providers = candidates()
+            for p in self._order(kind, providers, reasons):
                 ok, value = self._attempt(p, kind, what, lambda p=p: call(p), deadline, reasons,
                                           ttl)
                 if ok:
@@ -263,7 +271,7 @@ class Router:
             if record:
                 self.metrics.user_request((time.perf_counter() - start) * 1000, cache_hit=False,
                                           error=True)
-            raise NoProviderAvailable(what, reasons, self._retry_after(candidates))
+            raise NoProviderAvailable(what, reasons, self._retry_after(providers))
 
     def _hit(self, hit: Stored, what: str, start: float, record: bool) -> Answer:
         log.info("Cache hit %s (%s, age %.1f s)", what, hit.source, hit.age())
@@ -404,6 +412,16 @@ class Router:
         self.metrics.close()
         self.answers.close()
         self.session.close()
+
+
+def _one_quote(p: Provider, ticker: str) -> Any:
+    """A single quote, through the batch endpoint when that is all the provider has."""
+    if p.supports(KIND_QUOTE):
+        return p.fetch_quote(ticker)
+    quotes = p.fetch_quotes([ticker])
+    if ticker not in quotes:
+        raise UnknownSymbol(p.name, f"{ticker} missing from {p.label}'s answer")
+    return quotes[ticker]
 
 
 def _fresh(hit: Stored | None, ttl: float, enough: Callable[[Any], bool] | None) -> bool:
