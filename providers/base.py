@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -396,7 +397,9 @@ class Provider:
             if isinstance(status, dict):
                 return str(status.get("error_message") or status)[:200]
         if isinstance(body, str):
-            return body.strip().replace("\n", " ")[:120]
+            text = re.sub(r"<(script|style)\b.*?</\1>|<[^>]+>", " ", body, flags=re.S | re.I)
+            text = " ".join(text.split())
+            return (f"HTML page: {text}" if text != body.strip() else text)[:120]
         return ""
 
     # -- capabilities (override what the provider really has) ------------------------------

@@ -142,8 +142,9 @@ class Kraken(Provider):
     capabilities = frozenset({"quote", "quotes", "candles"})
     max_candles = 720
     rate_limit = RateLimit(
-        requests=1, per_seconds=1,
-        note="public endpoints ~1 request/s per IP: UNCONFIRMED (secondary sources); errors "
+        requests=15, per_seconds=15,
+        note="public endpoints ~1 request/s per IP with a small burst: UNCONFIRMED (secondary "
+             "sources), budgeted as 15 per 15 s so one quiet second is not a cooldown; errors "
              "arrive under HTTP 200 as EAPI:Rate limit exceeded / EService:Throttled: <ts>",
         cooldown_s=15, ban_s=600)
 

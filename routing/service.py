@@ -39,14 +39,25 @@ class MarketService:
     # -- market data ----------------------------------------------------------------------------
     def price(self, symbol: str) -> dict:
         a = self.router.get_quote(symbol)
-        return price_answer(a.value.symbol, a)
+        return self._with_market_cap(price_answer(a.value.symbol, a))
 
     def prices(self, symbols: list[str] | str) -> list[dict]:
         """One record per asked symbol: a price answer, or {symbol, error} when none could answer."""
         answers, errors = self.router.get_quotes(symbols)
-        rows = [price_answer(s, a) for s, a in answers.items()]
+        rows = [self._with_market_cap(price_answer(s, a)) for s, a in answers.items()]
         rows += [{"symbol": s, "error": e} for s, e in errors.items()]
         return rows
+
+    def _with_market_cap(self, row: dict) -> dict:
+        """Exchanges do not report market cap: take it from the cached top-coins answer, named
+        as such, when the quoting source has none."""
+        if "market_cap" not in row:
+            top = self.router.answers.get("top")
+            coin = next((c for c in top.value if c.symbol == row["symbol"]), None) if top else None
+            if coin is not None and coin.market_cap:
+                row["market_cap"] = coin.market_cap
+                row["market_cap_source"] = top.source
+        return row
 
     def ohlc(self, symbol: str, timeframe: str = "1h", limit: int = 100) -> dict:
         a = self.router.get_candles(symbol, timeframe, limit)
@@ -118,6 +129,7 @@ class MarketService:
                 "transformers_loaded": ai.get("state") == "loaded",
                 "model": ai.get("model"), "state": ai.get("state"), "device": ai.get("device"),
                 "engine": ai.get("engine"), "inferences": ai.get("inferences"),
+                "lexicon_inferences": ai.get("lexicon_inferences"),
                 "avg_ms": ai.get("avg_ms"), "last_error": ai.get("last_error"),
             },
             "infrastructure": {
