@@ -106,10 +106,11 @@ class MarketService:
                 "share": p.get("share", 0.0), "rate_limit_hits": p.get("rate_limit_hits", 0),
             })
         enabled = [d for d in detailed if d["status"] != "disabled"]
-        healthy = sum(d["status"] in ("online", "degraded", "cooldown") for d in enabled)
-        share = healthy / len(enabled) if enabled else 0.0
-        overall = ("online" if share >= 0.9 else "degraded" if share >= 0.7
-                   else "partial" if share >= 0.5 else "offline")
+        n = len(enabled) or 1
+        online = sum(d["status"] in ("online", "cooldown") for d in enabled) / n
+        usable = sum(d["status"] in ("online", "cooldown", "degraded") for d in enabled) / n
+        overall = ("online" if online >= 0.9 else "degraded" if usable >= 0.7
+                   else "partial" if usable >= 0.5 else "offline")
         timed = [d for d in enabled if d["response_time_ms"] is not None]
         fastest = min(timed, key=lambda d: d["response_time_ms"]) if timed else None
         cache = self.router.answers.counts()

@@ -48,3 +48,98 @@ def sim(sim_server, monkeypatch):
         monkeypatch.setenv(key, value)
     yield sim_server
     sim_server.reset()
+
+
+# -- the whole app (python app.py) as a subprocess, for the API / REST / WS tests ------------------
+
+class AppServer:
+    """A running `python app.py` against the session simulator: its base URL, the simulator, and
+    the log it wrote (stdout and stderr)."""
+
+    def __init__(self, url: str, sim, process, log_path: Path):
+        self.url = url
+        self.sim = sim
+        self.process = process
+        self.log_path = log_path
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def sim_control(self, action: str, body: dict) -> dict:
+        """POST /_sim/<action> on the simulator's HTTP control route (any provider's port)."""
+        resp = requests.post(f"{self.sim.url('binance')}/_sim/{action}", json=body, timeout=5)
+        resp.raise_for_status()
+        return resp.json()
+
+    def stop(self) -> int | None:
+        """SIGTERM, as a Space does on restart; the exit code (None if it had to be killed)."""
+        import subprocess
+
+        self.process.terminate()
+        try:
+            return self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            return None
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch_app(sim, root: Path, sentiment_model: str = "none", timeout: float = 60.0) -> AppServer:
+    """Start `python app.py` on a free port with providers from `sim`, state in root/data, and
+    /ws ticks every second; return once GET /api/health answers (fail with the app's log)."""
+    import subprocess
+    import time
+
+    port = _free_port()
+    env = {**os.environ, **sim.env(),
+           "DATA_DIR": str(root / "data"), "SENTIMENT_MODEL": sentiment_model,
+           "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
+           "GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_TEMP_DIR": str(root / "gradio"),
+           "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
+           "NO_PROXY": "127.0.0.1,localhost", "WS_TICK_S": "1"}
+    log_path = root / f"app-{port}.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env,
+                                   stdout=log, stderr=subprocess.STDOUT)
+    server = AppServer(f"http://127.0.0.1:{port}", sim, process, log_path)
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"app.py exited with {process.returncode} before serving:\n{server.log()}")
+        try:
+            if requests.get(server.url + "/api/health", timeout=2).status_code == 200:
+                return server
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            server.stop()
+            pytest.fail(f"app.py did not answer /api/health within {timeout:.0f} s:\n"
+                        f"{server.log()}")
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def app_launcher():
+    """`launch_app`, for a test that needs its own app process (e.g. to restart it)."""
+    return launch_app
+
+
+@pytest.fixture(scope="session")
+def app_server(sim_server, tmp_path_factory):
+    """`python app.py` for the whole session: providers from the session simulator, a tiny local
+    sentiment model (loaded in the background), state in a temp DATA_DIR, /ws ticks every second."""
+    from tiny_model import build_tiny_model
+
+    root = tmp_path_factory.mktemp("app")
+    model = build_tiny_model(root / "model", {0: "Bearish", 1: "Neutral", 2: "Bullish"})
+    server = launch_app(sim_server, root, sentiment_model=str(model))
+    yield server
+    server.stop()

@@ -13,33 +13,12 @@ import pytest
 
 from ai import InvalidText, SentimentModel, aggregate, map_labels, UnmappableLabels
 from ai.lexicon import LexiconSentiment
+from tiny_model import POSITIONS, WORDS, build_tiny_model
 
-WORDS = ("bitcoin btc ether eth solana price market moon pump dump crash rally bullish bearish "
-         "up down new high low buy sell hold the a is to of and in on for with after").split()
 THREE_NAMED = {0: "Bearish", 1: "Neutral", 2: "Bullish"}
 THREE_GENERIC = {0: "LABEL_0", 1: "LABEL_1", 2: "LABEL_2"}
 TWO_NAMED = {0: "POSITIVE", 1: "NEGATIVE"}          # not in the usual order: names decide
 EMOTIONS = {0: "joy", 1: "anger", 2: "fear"}
-POSITIONS = 64
-
-
-def build_tiny_model(folder: Path, id2label: dict[int, str]) -> Path:
-    """A BERT with random weights and a word-level vocab: real files, loads in milliseconds."""
-    import torch
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
-
-    folder.mkdir(parents=True, exist_ok=True)
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, *(f"w{i}" for i in range(300))]
-    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    tokenizer = BertTokenizer(str(folder / "vocab.txt"))
-    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=64,
-                        max_position_embeddings=POSITIONS, num_labels=len(id2label),
-                        id2label=id2label, label2id={v: k for k, v in id2label.items()})
-    torch.manual_seed(0)
-    BertForSequenceClassification(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="session")

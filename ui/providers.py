@@ -1,0 +1,98 @@
+"""Providers tab: how upstream requests are spread over the providers, over time, and each
+provider's health, latency, budget and cooldown."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import gradio as gr
+
+from routing.service import MarketService
+
+from . import figures, tables
+from . import formatting as fmt
+from .common import LOADING, READ, attempt, esc, message, section
+
+REFRESH_EVERY_S = 5.0
+WINDOW_MINUTES = 60
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def summary_cards(stats: list[dict], performance: dict) -> str:
+    """A row of headline numbers above the charts."""
+    enabled = [p for p in stats if p.get("enabled", True) and p.get("state") != "disabled"]
+    online = sum(p.get("state") == "online" for p in enabled)
+    limited = [p.get("label") or p["name"] for p in enabled
+               if p.get("state") in ("rate_limited", "down")]
+    waiting = [p.get("label") or p["name"] for p in enabled if p.get("state") == "cooldown"]
+    notes = ([f"{', '.join(limited)} cooling down"] if limited else []) + \
+        ([f"{', '.join(waiting)} out of budget"] if waiting else [])
+    cards = [
+        ("Providers online", f"{online} / {len(enabled)}",
+         f"{len(stats) - len(enabled)} disabled" if len(stats) > len(enabled) else "all enabled"),
+        ("Upstream calls", fmt.integer(sum(p.get("upstream_calls") or 0 for p in stats)),
+         _plural(sum(1 for p in stats if p.get("upstream_calls")), "provider") + " used"),
+        ("Cache hit rate", fmt.pct(performance.get("cache_hit_rate"), signed=False, ratio=True),
+         f"{fmt.integer(performance.get('requests'))} user requests"),
+        ("Upstream / request", f"{performance.get('upstream_per_request') or 0:.2f}",
+         f"avg answer {fmt.ms(performance.get('avg_response_ms'))}"),
+        ("Rate-limit answers", fmt.integer(sum(p.get("rate_limit_hits") or 0 for p in stats)),
+         "; ".join(notes) or "none cooling down"),
+    ]
+    body = "".join(f'<div class="stat-card"><div class="stat-label">{esc(label)}</div>'
+                   f'<div class="stat-value">{esc(value)}</div>'
+                   f'<div class="stat-note">{esc(note)}</div></div>'
+                   for label, value, note in cards)
+    return f'<div class="stat-cards">{body}</div>'
+
+
+def providers_view(service: MarketService):
+    """(cards, share figure, time-series figure, table, meta) for the tab's outputs."""
+    stats, error = attempt(service.provider_stats)
+    if error:
+        empty = figures.empty_figure("Provider statistics unavailable")
+        return (message(error, "error"), empty, empty,
+                tables.placeholder(tables.PROVIDER_COLUMNS, "unavailable"),
+                section("Providers", error=error))
+    status, _ = attempt(service.system_status)
+    performance = (status or {}).get("performance") or {}
+    series, _ = attempt(service.router.metrics.series_view)
+    colors = figures.provider_colors(p["name"] for p in stats)
+    labels = {p["name"]: p.get("label") or p["name"] for p in stats}
+    return (summary_cards(stats, performance),
+            figures.provider_share(stats, colors),
+            figures.calls_timeseries(series or [], colors, labels, WINDOW_MINUTES),
+            tables.styled(tables.providers(stats)),
+            section("Providers", [f"updated {fmt.clock(time.time())}",
+                                  f"refreshes every {REFRESH_EVERY_S:.0f} s while this tab is open",
+                                  "share = part of all real upstream calls"]))
+
+
+def build(demo: gr.Blocks, service: MarketService) -> dict[str, Any]:
+    """The tab's components and events; returns them as prices.build does."""
+    cards = gr.HTML(message(LOADING), elem_id="provider-cards")
+    with gr.Row(equal_height=True):
+        share = gr.Plot(figures.empty_figure(LOADING, "Upstream requests by provider", 380),
+                        show_label=False, elem_id="provider-share", scale=2, min_width=320)
+        series = gr.Plot(figures.empty_figure(LOADING, "Upstream calls per minute", 380),
+                         show_label=False, elem_id="provider-series", scale=3, min_width=420)
+    head = gr.HTML(section("Providers", [LOADING]))
+    table = gr.Dataframe(tables.placeholder(tables.PROVIDER_COLUMNS, LOADING), interactive=False,
+                         show_label=False, elem_id="provider-table", wrap=True,
+                         elem_classes=["compact-table"], max_height=820, pinned_columns=1,
+                         column_widths=["13%", "10%", "7%", "6%", "10%", "8%", "7%", "11%", "9%",
+                                        "19%"])
+    timer = gr.Timer(REFRESH_EVERY_S, active=False)
+
+    outputs = [cards, share, series, table, head]
+
+    def refresh():
+        return providers_view(service)
+
+    demo.load(refresh, None, outputs, **READ)
+    timer.tick(refresh, None, outputs, **READ)
+    return {"timer": timer, "timer_follows_tab": True, "on_select": [(refresh, None, outputs)],
+            "table": table, "share": share, "series": series}

@@ -1,0 +1,225 @@
+"""The status drawer on the right: the six sections users know from the old dashboard, each drawn
+from one service.system_status() call, refreshed every few seconds only while the drawer is open.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import gradio as gr
+
+from routing.service import MarketService
+
+from . import formatting as fmt
+from .common import LOADING, READ, attempt, esc, message
+
+REFRESH_EVERY_S = 4.0
+SECTIONS = ["All Providers", "AI Models", "Infrastructure", "Cache & Resources", "Recent Errors",
+            "Performance"]
+HEALTH_BADGE = {"online": ("ok", "All systems operational"), "degraded": ("warn", "Degraded"),
+                "partial": ("warn", "Partial outage"), "offline": ("error", "Offline")}
+
+
+def _dot(colour: str, title: str = "") -> str:
+    tip = f' title="{esc(title)}"' if title else ""
+    return f'<span class="dot" style="background:{colour}"{tip}></span>'
+
+
+def _kv(name: str, value: str, colour: str | None = None) -> str:
+    dot = _dot(colour) if colour else '<span class="dot dot-none"></span>'
+    return (f'<div class="drawer-kv">{dot}<span class="drawer-name">{esc(name)}</span>'
+            f'<span class="drawer-detail">{esc(value)}</span></div>')
+
+
+GREEN, AMBER, RED, GREY, BLUE = "#16a34a", "#eab308", "#dc2626", "#64748b", "#6366f1"
+
+
+def provider_line(p: dict, now: float | None = None) -> str:
+    """One provider: a state dot (🟢 🟡 🟠 🔴 ⚫ of the old drawer), the name and its headline
+    number, then latency | success | last seen, or why it is unavailable."""
+    state = p.get("status") or "unknown"
+    name = p.get("label") or p.get("name", "?")
+    reason = fmt.plain(p.get("reason") or p.get("error") or "", 140)
+    error = fmt.plain(p.get("error") or "", 100)
+    until = p.get("cached_until")
+    rate = p.get("success_rate")
+    success = f"Success: {rate:.0f}%" if rate is not None else "Success: —"
+    last = f"Last: {fmt.ago(p.get('last_check'), now)}"
+    if state == "rate_limited":
+        code = p.get("status_code")
+        head = f"Rate limited ({code})" if code in (429, 418) else "Rate limited"
+        detail = (f"Cooldown until {fmt.clock(until)}" if until else "Cooling down") + \
+            (f" | {error}" if error else "")
+    elif state == "down":
+        head = "Down"
+        detail = (f"Breaker open until {fmt.clock(until)}" if until else "Breaker open") + \
+            (f" | {error or reason}" if error or reason else "")
+    elif state == "cooldown":
+        head = "Budget spent"
+        detail = reason or "waiting for its request budget to refill"
+    elif state == "disabled":
+        head = "Disabled"
+        detail = reason or "not enabled"
+    elif p.get("last_check") is None and p.get("response_time_ms") is None:
+        head = "Ready"
+        detail = "no calls yet"
+    else:
+        head = fmt.ms(p.get("response_time_ms"))
+        detail = f"{success} | {last}"
+        if state == "degraded" and error:
+            detail += f" | {error}"
+    colour = fmt.STATE_COLOR.get(state, GREY)
+    return (f'<div class="drawer-provider" data-state="{esc(state)}">'
+            f'{_dot(colour, state.replace("_", " "))}'
+            f'<span class="drawer-name">{esc(name)}</span>'
+            f'<span class="drawer-head-value">{esc(head)}</span>'
+            f'<span class="drawer-sub">{esc(detail)}</span></div>')
+
+
+def providers_section(status: dict) -> str:
+    rows = status.get("providers_detailed") or []
+    if not rows:
+        return message("No providers configured", "warn")
+    now = status.get("timestamp")
+    return "".join(provider_line(p, now) for p in rows)
+
+
+def ai_section(status: dict) -> str:
+    ai = status.get("ai_models") or {}
+    state = ai.get("state") or "not_installed"
+    if ai.get("transformers_loaded"):
+        head = _kv("Transformers", f"Loaded ({ai.get('device') or 'CPU'} mode)", GREEN)
+    else:
+        colour = {"loading": BLUE, "failed": RED}.get(state, GREY)
+        head = _kv("Transformers", f"Not loaded ({state.replace('_', ' ')})", colour)
+    avg = ai.get("avg_ms")
+    out = [head,
+           _kv("Sentiment model", ai.get("model") or "none configured"),
+           _kv("Answering engine", ai.get("engine") or fmt.DASH),
+           _kv("Model inferences", f"{fmt.integer(ai.get('inferences') or 0)}"
+               + (f", avg {fmt.ms(avg)} per batch" if avg else ""))]
+    if ai.get("last_error"):
+        out.append(_kv("Last error", fmt.plain(ai["last_error"]), AMBER))
+    return "".join(out)
+
+
+def infrastructure_section(status: dict) -> str:
+    inf = status.get("infrastructure") or {}
+    backend = str(inf.get("cache_backend") or "?")
+    out = [_kv("Answer cache", f"{fmt.integer(inf.get('cache_entries') or 0)} answers", GREEN),
+           _kv("HTTP cache", f"{'SQLite' if backend == 'sqlite' else backend.capitalize()}, "
+               + (f"{fmt.integer(inf['http_cache_entries'])} responses"
+                  if inf.get("http_cache_entries") is not None else "size unknown"), GREEN),
+           _kv("Data dir", str(inf.get("data_dir") or "in memory only")),
+           _kv("Uptime", fmt.seconds(inf.get("uptime_s")))]
+    queue = inf.get("queue")
+    if isinstance(queue, dict) and queue:
+        out.append(_kv("Queue", ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in queue.items())))
+    else:
+        out.append(_kv("Queue", "not reported"))
+    return "".join(out)
+
+
+def cache_section(status: dict) -> str:
+    cache = status.get("cache") or {}
+    kinds = cache.get("entries_by_kind") or {}
+    total = sum(kinds.values())
+    by_kind = ", ".join(f"{kind.replace('_', ' ')} {n:,}"
+                        for kind, n in sorted(kinds.items(), key=lambda kv: -kv[1]))
+    stale = cache.get("stale_served") or 0
+    return "".join([
+        _kv("Cached answers", f"{fmt.integer(total)} in total"),
+        _kv("By kind", by_kind or "none yet"),
+        _kv("Cache hit rate", fmt.pct(cache.get("hit_rate"), signed=False, ratio=True), BLUE),
+        _kv("Stale answers served", fmt.integer(stale), AMBER if stale else GREEN),
+    ])
+
+
+def errors_section(status: dict) -> str:
+    errors = status.get("error_details") or []
+    if not errors:
+        return '<div class="drawer-empty">No recent errors (last hour)</div>'
+    now = status.get("timestamp")
+    out = []
+    for e in errors[:12]:
+        out.append(
+            f'<div class="drawer-error"><div><b>{esc(e.get("provider", "?"))}</b>: '
+            f'{fmt.integer(e.get("count"))}× {esc(e.get("type", "?"))} '
+            f'<span class="drawer-when">{fmt.ago(e.get("last_seen"), now)}</span></div>'
+            f'<div class="drawer-msg">{esc(fmt.plain(e.get("message"), 200))}</div>'
+            f'<div class="drawer-action">Action: {esc(e.get("action") or "—")}</div></div>')
+    if len(errors) > 12:
+        out.append(f'<div class="drawer-empty">and {len(errors) - 12} more</div>')
+    return "".join(out)
+
+
+def performance_section(status: dict) -> str:
+    perf = status.get("performance") or {}
+    fastest = perf.get("fastest_provider")
+    return "".join([
+        _kv("Avg response", fmt.ms(perf.get("avg_response_ms"))),
+        _kv("Fastest", f"{fastest} ({fmt.ms(perf.get('fastest_time_ms'))})" if fastest
+            else fmt.DASH),
+        _kv("Cache hit", fmt.pct(perf.get("cache_hit_rate"), signed=False, ratio=True)),
+        _kv("Upstream calls / request", f"{perf.get('upstream_per_request') or 0:.2f}"),
+        _kv("Requests / upstream / errors",
+            f"{fmt.integer(perf.get('requests') or 0)} / "
+            f"{fmt.integer(perf.get('upstream_calls') or 0)} / "
+            f"{fmt.integer(perf.get('errors') or 0)}"),
+    ])
+
+
+def overall_html(status: dict) -> str:
+    health = status.get("overall_health") or "offline"
+    kind, text = HEALTH_BADGE.get(health, ("muted", health))
+    enabled = [p for p in status.get("providers_detailed") or [] if p.get("status") != "disabled"]
+    up = sum(p.get("status") == "online" for p in enabled)
+    return (f'<div class="drawer-overall"><span class="badge badge-{kind}">{esc(text)}</span>'
+            f'<span class="ui-meta">{up} of {len(enabled)} providers online</span></div>')
+
+
+def drawer_view(service: MarketService) -> tuple[str, ...]:
+    """(overall, six sections, footer) from one system_status() call."""
+    status, error = attempt(service.system_status)
+    footer = f'<div class="drawer-footer">Last update: {fmt.clock(time.time())}</div>'
+    if error:
+        msg = message(error, "error")
+        return (msg, msg, msg, msg, msg, msg, msg, footer)
+    return (overall_html(status), providers_section(status), ai_section(status),
+            infrastructure_section(status), cache_section(status), errors_section(status),
+            performance_section(status),
+            f'<div class="drawer-footer">Last update: {fmt.clock(status.get("timestamp"))}'
+            f'</div>')
+
+
+def build(demo: gr.Blocks, service: MarketService) -> dict[str, Any]:
+    """The right-hand drawer; place at the top level of the Blocks so every tab reaches it."""
+    loading = message(LOADING)
+    with gr.Sidebar(position="right", open=False, width=400, elem_id="status-drawer") as drawer:
+        with gr.Row(equal_height=True, elem_classes=["drawer-head"]):
+            gr.HTML('<div class="drawer-title">System Status</div>')
+            refresh = gr.Button("↻ Refresh", size="sm", variant="secondary", scale=0,
+                                min_width=90, elem_id="drawer-refresh")
+        overall = gr.HTML(loading)
+        sections = []
+        for title in SECTIONS:
+            slug = title.lower().replace(" & ", "-").replace(" ", "-")
+            with gr.Accordion(title, open=title != "Recent Errors",
+                              elem_id=f"drawer-{slug}", elem_classes=["drawer-section"]):
+                sections.append(gr.HTML(loading))
+        footer = gr.HTML('<div class="drawer-footer">Last update: —</div>')
+    timer = gr.Timer(REFRESH_EVERY_S, active=False)
+    outputs = [overall, *sections, footer]
+
+    def refresh_drawer():
+        return drawer_view(service)
+
+    def opened():
+        return (*drawer_view(service), gr.Timer(active=True))
+
+    demo.load(refresh_drawer, None, outputs, **READ)
+    drawer.expand(opened, None, [*outputs, timer], **READ)
+    drawer.collapse(lambda: gr.Timer(active=False), None, timer, **READ)
+    timer.tick(refresh_drawer, None, outputs, **READ)
+    refresh.click(refresh_drawer, None, outputs, **READ)
+    return {"drawer": drawer, "timer": timer, "sections": sections}
