@@ -205,7 +205,7 @@ class Metrics:
                 "health": self.health_state,
             }
             self._dirty = False
-        return json.dumps(data)
+        return json.dumps(data)   # encoded outside the lock: requests keep recording meanwhile
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=10)

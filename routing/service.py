@@ -35,6 +35,7 @@ class MarketService:
         self.ai_status = ai_status
         self.queue_status = queue_status
         self.started_at = time.time()
+        self._http_count: tuple[float, int | None] = (0.0, None)
 
     # -- market data ----------------------------------------------------------------------------
     def price(self, symbol: str) -> dict:
@@ -162,7 +163,11 @@ class MarketService:
         return type(backend).__name__.replace("Cache", "").lower() or "memory"
 
     def _http_cache_entries(self) -> int | None:
-        try:
-            return len(self.router.session.cache.responses)
-        except Exception:  # a backend that cannot count cheaply
-            return None
+        """Counted at most every 30 s: a COUNT waits on the cache's write lock under load."""
+        now = time.time()
+        if now - self._http_count[0] > 30:
+            try:
+                self._http_count = (now, len(self.router.session.cache.responses))
+            except Exception:  # a backend that cannot count
+                self._http_count = (now, None)
+        return self._http_count[1]
