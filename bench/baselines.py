@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import random
 import statistics
 import tempfile
 import threading
@@ -110,28 +111,33 @@ def _floor_ok(reply: Reply) -> bool:
 
 
 def serving_floor(base: str, calls: int, warmup: int) -> dict:
-    """`calls` sequential calls per probe after `warmup` rounds, interleaved (the order rotates
-    every round) so drift and noise hit all four alike. Price calls that missed the cache (the
-    quote TTL ran out) are left out of the cached median and counted."""
+    """`calls` sequential calls per probe after `warmup` rounds, interleaved in a shuffled order
+    each round, so drift, noise and the after-effects of the previous call (a Gradio call's
+    stream winding down) hit all four alike. Price calls that missed the cache (the quote TTL
+    ran out) are left out of the cached median and counted."""
     probes = _probes(base)
     keys = list(probes)
     times: dict[tuple[str, str], list[float]] = {k: [] for k in keys}
     misses = Counter()
     failures: dict[tuple[str, str], str] = {}
-    with loopback_session() as http:
+    rng = random.Random(calls)
+    # One keep-alive connection per path: a Gradio call's event stream must not cost the REST
+    # probe that follows it a fresh connection.
+    with loopback_session() as rest, loopback_session() as gradio:
+        http = {"rest": rest, "gradio": gradio}
         for _ in range(warmup):
             for key in keys:
-                reply = probes[key](http)
+                reply = probes[key](http[key[0]])
                 ok = _floor_ok(reply) if key[1] == "floor" else reply.kind == OK
                 if not ok:
                     failures.setdefault(key, f"{reply.kind} {reply.http_status}: "
                                              f"{(reply.error or '')[:160]}")
         live = [k for k in keys if k not in failures]
         for i in range(calls):
-            order = live[i % len(live):] + live[:i % len(live)] if live else []
+            order = rng.sample(live, len(live))
             for key in order:
                 t = time.perf_counter()
-                reply = probes[key](http)
+                reply = probes[key](http[key[0]])
                 ms = (time.perf_counter() - t) * 1000
                 if key[1] == "price" and not (reply.kind == OK and reply.body.get("cached")):
                     misses[key[0]] += 1
