@@ -14,7 +14,9 @@ import re
 import time
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable, ClassVar, Iterable, Mapping, Protocol
+from typing import Any, Callable, ClassVar, Iterable, Mapping, Protocol, TypeVar
+
+T = TypeVar("T")
 
 # Canonical candle intervals every caller may ask for; each provider maps the ones it has.
 INTERVALS: dict[str, int] = {
@@ -197,20 +199,30 @@ def ascending(candles: list[Candle]) -> list[Candle]:
     return [seen[t] for t in sorted(seen)]
 
 
-def collect_quotes(pairs: Iterable[tuple[str, Any]],
-                   parse: Callable[[Any, str], "Quote"]) -> dict[str, "Quote"]:
-    """Parse the (ticker, item) pairs of a batch answer. One malformed item is skipped, not
-    fatal; when none parses, the batch itself is malformed."""
-    quotes: dict[str, Quote] = {}
+def usable(items: Iterable[Any], parse: Callable[[Any], T], provider: str, what: str, *,
+           allow_empty: bool = False) -> list[T]:
+    """Every item of a list answer that parses. One malformed item is skipped, not fatal; when
+    none parses (or, unless `allow_empty`, there is none), the answer itself is malformed."""
+    out: list[T] = []
     first_error: MalformedResponse | None = None
-    for ticker, item in pairs:
+    count = 0
+    for item in items:
+        count += 1
         try:
-            quotes[ticker] = parse(item, ticker)
+            out.append(parse(item))
         except MalformedResponse as exc:
             first_error = first_error or exc
-    if first_error is not None and not quotes:
-        raise first_error
-    return quotes
+    if not out and (count or not allow_empty):
+        detail = f" (first: {first_error.message})" if first_error else ""
+        raise MalformedResponse(provider, f"{what}: none of {count} items is usable{detail}")
+    return out
+
+
+def collect_quotes(pairs: Iterable[tuple[str, Any]], parse: Callable[[Any, str], "Quote"],
+                   provider: str) -> dict[str, "Quote"]:
+    """{ticker: Quote} from the (ticker, item) pairs of a batch answer (see `usable`)."""
+    return dict(usable(pairs, lambda pair: (pair[0], parse(pair[1], pair[0])), provider,
+                       "batch quotes", allow_empty=True))
 
 
 def candle_rows(rows: Any, provider: str, columns: str, *, time_ms: bool) -> list[Candle]:

@@ -61,7 +61,7 @@ def parse_tickers(body: Any, wanted: dict[str, str]) -> dict[str, Quote]:
     if not isinstance(body, list):
         raise MalformedResponse(NAME, "batch 24hr ticker answer is not an array")
     return collect_quotes(((wanted[i["symbol"]], i) for i in body
-                           if isinstance(i, dict) and i.get("symbol") in wanted), parse_ticker)
+                           if isinstance(i, dict) and i.get("symbol") in wanted), parse_ticker, NAME)
 
 
 def parse_klines(body: Any) -> list[Candle]:

@@ -99,7 +99,7 @@ def parse_tickers(body: Any, wanted: dict[str, str]) -> dict[str, Quote]:
     stamp = body.get("time") if isinstance(body, dict) else None
     return collect_quotes(((wanted[i["symbol"]], i) for i in _result_list(body)
                            if isinstance(i, dict) and i.get("symbol") in wanted),
-                          lambda item, ticker: parse_item(item, ticker, stamp))
+                          lambda item, ticker: parse_item(item, ticker, stamp), NAME)
 
 
 def parse_kline(body: Any) -> list[Candle]:

@@ -24,6 +24,7 @@ from .base import (
     num,
     opt_num,
     price,
+    usable,
 )
 from .coins import column
 
@@ -94,7 +95,7 @@ def parse_assets(body: Any, ids: Mapping[str, str]) -> dict[str, Quote]:
     stamp = body_time(body)
     return collect_quotes(((wanted[i["id"]], i) for i in asset_list(body)
                            if isinstance(i, dict) and i.get("id") in wanted),
-                          lambda item, ticker: parse_asset(item, ticker, stamp))
+                          lambda item, ticker: parse_asset(item, ticker, stamp), NAME)
 
 
 def parse_top_coin(item: Any) -> TopCoin:
@@ -112,14 +113,7 @@ def parse_top_coin(item: Any) -> TopCoin:
 
 def parse_top(body: Any, limit: int) -> list[TopCoin]:
     """The first `limit` assets by `rank` (a string in v2, a number in some v3 examples)."""
-    coins: list[TopCoin] = []
-    for item in asset_list(body):
-        try:
-            coins.append(parse_top_coin(item))
-        except MalformedResponse:
-            continue
-    if not coins:
-        raise MalformedResponse(NAME, "assets: no usable coin")
+    coins = usable(asset_list(body), parse_top_coin, NAME, "assets")
     return sorted(coins, key=lambda c: c.rank)[:limit]
 
 

@@ -25,6 +25,7 @@ from .base import (
     num,
     opt_num,
     price,
+    usable,
 )
 from .coins import column
 
@@ -75,7 +76,8 @@ def parse_simple_price(body: Any, ids: Mapping[str, str]) -> dict[str, Quote]:
     left out; a malformed coin is skipped unless every coin is malformed."""
     if not isinstance(body, dict):
         raise MalformedResponse(NAME, "simple/price: expected an object keyed by coin id")
-    return collect_quotes(((t, body[i]) for t, i in ids.items() if i in body), parse_coin_price)
+    return collect_quotes(((t, body[i]) for t, i in ids.items() if i in body), parse_coin_price,
+                          NAME)
 
 
 def parse_market(item: Any, position: int) -> TopCoin:
@@ -95,14 +97,8 @@ def parse_market(item: Any, position: int) -> TopCoin:
 def parse_markets(body: Any) -> list[TopCoin]:
     if not isinstance(body, list):
         raise MalformedResponse(NAME, "coins/markets: expected an array")
-    coins: list[TopCoin] = []
-    for position, item in enumerate(body, 1):
-        try:
-            coins.append(parse_market(item, position))
-        except MalformedResponse:
-            continue
-    if not coins:
-        raise MalformedResponse(NAME, "coins/markets: no usable row")
+    coins = usable(enumerate(body, 1), lambda pair: parse_market(pair[1], pair[0]), NAME,
+                   "coins/markets")
     return sorted(coins, key=lambda c: c.rank)
 
 
@@ -120,15 +116,7 @@ def parse_ohlc(body: Any, interval: str) -> list[Candle]:
     if not isinstance(body, list):
         raise MalformedResponse(NAME, "ohlc: expected an array of rows")
     step = INTERVALS[interval]
-    candles: list[Candle] = []
-    for row in body:
-        try:
-            candles.append(parse_ohlc_row(row, step))
-        except MalformedResponse:
-            continue
-    if not candles:
-        raise MalformedResponse(NAME, "ohlc: no usable candle")
-    return ascending(candles)
+    return ascending(usable(body, lambda row: parse_ohlc_row(row, step), NAME, "ohlc"))
 
 
 class CoinGecko(Provider):

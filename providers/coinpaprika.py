@@ -21,6 +21,7 @@ from .base import (
     num,
     opt_num,
     price,
+    usable,
 )
 from .coins import column
 
@@ -75,7 +76,7 @@ def parse_tickers(body: Any, ids: Mapping[str, str]) -> dict[str, Quote]:
         raise MalformedResponse(NAME, "tickers: expected an array")
     wanted = {coin_id: ticker for ticker, coin_id in ids.items()}
     return collect_quotes(((wanted[i["id"]], i) for i in body
-                           if isinstance(i, dict) and i.get("id") in wanted), parse_ticker)
+                           if isinstance(i, dict) and i.get("id") in wanted), parse_ticker, NAME)
 
 
 def parse_top_coin(item: Any) -> TopCoin:
@@ -97,17 +98,8 @@ def parse_top(body: Any, limit: int) -> list[TopCoin]:
     if not isinstance(body, list):
         raise MalformedResponse(NAME, "tickers: expected an array")
     ranked = [i for i in body if isinstance(i, dict) and (opt_num(i.get("rank")) or 0) >= 1]
-    coins: list[TopCoin] = []
-    for item in sorted(ranked, key=lambda i: float(i["rank"])):
-        try:
-            coins.append(parse_top_coin(item))
-        except MalformedResponse:
-            continue
-        if len(coins) >= limit:
-            break
-    if not coins:
-        raise MalformedResponse(NAME, "tickers: no usable ranked coin")
-    return coins
+    ranked.sort(key=lambda i: float(i["rank"]))
+    return usable(ranked, parse_top_coin, NAME, "ranked tickers")[:limit]
 
 
 class CoinPaprika(Provider):

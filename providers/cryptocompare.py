@@ -29,6 +29,7 @@ from .base import (
     num,
     opt_num,
     price,
+    usable,
 )
 from .coins import COINS
 
@@ -109,7 +110,7 @@ def parse_pricemultifull(body: Any, tickers: Iterable[str]) -> dict[str, Quote]:
     if not isinstance(raw, dict):
         raise MalformedResponse(NAME, "pricemultifull: RAW is missing")
     return collect_quotes(((t, raw[t]["USD"]) for t in tickers
-                           if isinstance(raw.get(t), dict) and "USD" in raw[t]), parse_raw)
+                           if isinstance(raw.get(t), dict) and "USD" in raw[t]), parse_raw, NAME)
 
 
 def parse_histo_row(row: Any) -> Candle:
@@ -126,15 +127,7 @@ def parse_histo(body: Any) -> list[Candle]:
     rows = outer.get("Data") if isinstance(outer, dict) else None
     if not isinstance(rows, list):
         raise MalformedResponse(NAME, "histo: Data.Data is missing")
-    candles: list[Candle] = []
-    for row in rows:
-        try:
-            candles.append(parse_histo_row(row))
-        except MalformedResponse:
-            continue
-    if not candles:
-        raise MalformedResponse(NAME, "histo: no usable candle")
-    return ascending(candles)
+    return ascending(usable(rows, parse_histo_row, NAME, "histo"))
 
 
 def parse_top_item(item: Any, rank: int) -> TopCoin:
@@ -159,15 +152,8 @@ def parse_top(body: Any) -> list[TopCoin]:
     items = body.get("Data") if isinstance(body, dict) else None
     if not isinstance(items, list):
         raise MalformedResponse(NAME, "mktcapfull: Data is missing")
-    coins: list[TopCoin] = []
-    for rank, item in enumerate(items, 1):
-        try:
-            coins.append(parse_top_item(item, rank))
-        except MalformedResponse:
-            continue
-    if not coins:
-        raise MalformedResponse(NAME, "mktcapfull: no usable coin")
-    return coins
+    return usable(enumerate(items, 1), lambda pair: parse_top_item(pair[1], pair[0]), NAME,
+                  "mktcapfull")
 
 
 def summarize(text: Any, limit: int = SUMMARY_CHARS) -> str:
@@ -194,15 +180,7 @@ def parse_news(body: Any, limit: int) -> list[NewsItem]:
     items = body.get("Data") if isinstance(body, dict) else None
     if not isinstance(items, list):
         raise MalformedResponse(NAME, "news: Data is missing")
-    news: list[NewsItem] = []
-    for item in items:
-        try:
-            news.append(parse_news_item(item))
-        except MalformedResponse:
-            continue
-    if items and not news:
-        raise MalformedResponse(NAME, "news: no usable article")
-    return news[:limit]
+    return usable(items, parse_news_item, NAME, "news", allow_empty=True)[:limit]
 
 
 class CryptoCompare(Provider):

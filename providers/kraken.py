@@ -119,7 +119,7 @@ def parse_tickers(body: Any, wanted: set[str], now: float | None = None) -> dict
     """A batch answer -> {ticker: Quote}; entries are matched through ALIASES, bad ones skipped."""
     return collect_quotes(((ALIASES[k], e) for k, e in _result(body).items()
                            if ALIASES.get(k) in wanted),
-                          lambda entry, ticker: parse_entry(entry, ticker, now))
+                          lambda entry, ticker: parse_entry(entry, ticker, now), NAME)
 
 
 def parse_ohlc(body: Any) -> list[Candle]:

@@ -96,7 +96,7 @@ def parse_all_tickers(body: Any, wanted: dict[str, str]) -> dict[str, Quote]:
         raise MalformedResponse(NAME, "allTickers answer has no `ticker` array")
     return collect_quotes(((wanted[i["symbol"]], i) for i in items
                            if isinstance(i, dict) and i.get("symbol") in wanted),
-                          lambda item, ticker: parse_item(item, ticker, data.get("time")))
+                          lambda item, ticker: parse_item(item, ticker, data.get("time")), NAME)
 
 
 def parse_candles(body: Any) -> list[Candle]:

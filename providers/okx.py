@@ -84,7 +84,7 @@ def parse_ticker(body: Any, ticker: str) -> Quote:
 def parse_tickers(body: Any, wanted: dict[str, str]) -> dict[str, Quote]:
     """All SPOT tickers -> {ticker: Quote} for the instIds in `wanted` (instId -> ticker)."""
     return collect_quotes(((wanted[i["instId"]], i) for i in _data(body)
-                           if isinstance(i, dict) and i.get("instId") in wanted), parse_item)
+                           if isinstance(i, dict) and i.get("instId") in wanted), parse_item, NAME)
 
 
 def parse_candles(body: Any) -> list[Candle]:
