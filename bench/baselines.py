@@ -1,7 +1,7 @@
 """What the app's numbers are compared with, measured in the same run:
 
 - naive: the single-price schedule sent straight to CoinGecko, as a script with a bare client;
-- careful: the same through requests-cache (memory, 10 s: the app's quote TTL), CoinGecko alone;
+- careful: the same through requests-cache (memory, the app's quote TTL), CoinGecko alone;
 - serving floor: a constant endpoint next to a cached get_price, on the REST and Gradio paths;
 - in-process: the router's own cost for a cache hit, without any HTTP.
 """
@@ -19,12 +19,15 @@ from typing import Callable
 import requests
 import requests_cache
 
+from providers.base import KIND_QUOTE
+from routing.router import ANSWER_TTL_S
+
 from .clients import OK, Reply, gradio_call, loopback_session, rest_get
 from .openloop import run_open_loop, summarize
 from .processes import SimProcess
 from .workload import coingecko_ids
 
-CAREFUL_EXPIRE_S = 10
+CAREFUL_EXPIRE_S = ANSWER_TTL_S[KIND_QUOTE]     # the same expiry as the app's quotes
 CALL_TIMEOUT_S = 10.0
 FLOOR_SYMBOL = "BTC"
 
@@ -78,7 +81,7 @@ def naive_coingecko(sim: SimProcess, schedule: list[tuple[float, str]], threads:
 
 def careful_coingecko(sim: SimProcess, schedule: list[tuple[float, str]], threads: int,
                       stop: threading.Event | None = None) -> dict:
-    """One shared CachedSession (memory backend, 10 s expiry) in front of CoinGecko."""
+    """One shared CachedSession (memory backend, the quote expiry) in front of CoinGecko."""
     cached = requests_cache.CachedSession(backend="memory", expire_after=CAREFUL_EXPIRE_S)
     cached.trust_env = False
     adapter = requests.adapters.HTTPAdapter(pool_maxsize=max(10, threads))

@@ -259,7 +259,7 @@ def run(cfg: Config, stop: threading.Event | None = None) -> dict:
             progress(f"while it boots: naive CoinGecko baseline, {len(baseline_schedule)} calls")
             mark = time.monotonic()
             naive = baselines.naive_coingecko(sim, baseline_schedule, cfg.threads, stop)
-            progress("careful single-provider baseline (requests-cache, 10 s)")
+            progress(f"careful single-provider baseline (requests-cache, {baselines.CAREFUL_EXPIRE_S:g} s)")
             careful = baselines.careful_coingecko(sim, baseline_schedule, cfg.threads, stop)
             phases["baselines"] = time.monotonic() - mark
             startup_s = app.wait_healthy()

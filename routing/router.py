@@ -35,7 +35,7 @@ log = logging.getLogger("routing")
 
 DEADLINE_S = 10.0
 # How long an answer is fresh in the router's own cache.
-ANSWER_TTL_S = {KIND_QUOTE: 10.0, KIND_TOP: 60.0, KIND_FEAR_GREED: 3600.0, KIND_NEWS: 300.0}
+ANSWER_TTL_S = {KIND_QUOTE: 5.0, KIND_TOP: 60.0, KIND_FEAR_GREED: 3600.0, KIND_NEWS: 300.0}
 CANDLE_TTL_S = {"1m": 10.0, "5m": 30.0, "15m": 60.0, "30m": 60.0, "1h": 120.0, "4h": 300.0,
                 "1d": 600.0, "1w": 900.0}
 DISABLED_FOR_S = 600.0        # refused access (401/403/451): leave it alone for a while

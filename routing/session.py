@@ -22,7 +22,7 @@ READ_TIMEOUT_S = 8.0
 
 # Seconds an HTTP answer stays fresh, per kind; candles override this per interval.
 EXPIRY_S: dict[str, float] = {
-    KIND_QUOTE: 10, KIND_QUOTES: 10, KIND_CANDLES: 60, KIND_TOP: 60,
+    KIND_QUOTE: 5, KIND_QUOTES: 5, KIND_CANDLES: 60, KIND_TOP: 60,
     KIND_FEAR_GREED: 3600, KIND_NEWS: 300, KIND_SYMBOLS: 86400,
 }
 

@@ -251,17 +251,26 @@ def test_sigterm_saves_answers_and_metrics_for_the_next_start(app_launcher, sim_
 # -- the user's checklist -------------------------------------------------------------------------
 
 def test_checklist_price_loop_rotates_sources(app_server):
-    """The checklist runs `for i in 1..10: curl /api/market/price?symbol=BTC; sleep 1` and wants
-    `source` to vary, never only CoinGecko. The router keeps a quote 10 s, and that cache is what
-    absorbs the load: ten calls for one coin within 10 s are one upstream fetch, so one source.
-    That is by design and checked first. Rotation shows on cache misses, so the loop then asks ten
-    coins (each one a miss), 0.2 s apart: `source` must take several values, CoinGecko (weighted
-    low: its free tier is the tightest) at most twice. The coins are ones no other test and not
-    the UI's watchlist ask for, so none is cached already."""
-    same = [get(app_server, "/api/market/price", symbol="AAVE").json() for _ in range(10)]
-    assert len({p["source"] for p in same}) == 1
-    assert [p["cached"] for p in same[1:]] == [True] * 9
+    """The deployment checklist, literally: `for i in 1..10: curl /api/market/price?symbol=BTC;
+    sleep 1`, and `source` must vary, never only CoinGecko. A quote is fresh for 5 s, so the
+    loop meets the cache in between (absorbing the load) and a new provider of the rotation at
+    each expiry."""
+    answers = []
+    for _ in range(10):
+        resp = get(app_server, "/api/market/price", symbol="BTC")
+        assert resp.status_code == 200, resp.text
+        answers.append(resp.json())
+        time.sleep(1)
+    sources = Counter(a["source"] for a in answers)
+    print("sources over the checklist loop:", dict(sources))
+    assert len(sources) >= 2, sources
+    assert set(sources) != {"coingecko"}, sources
+    assert any(a["cached"] for a in answers) and not all(a["cached"] for a in answers)
 
+
+def test_misses_rotate_over_many_providers(app_server):
+    """Ten coins no other test asks for, each a cache miss: the rotation spreads them over
+    several providers, CoinGecko (weighted low: its free tier is the tightest) at most twice."""
     coins = ["ATOM", "NEAR", "UNI", "XLM", "LTC", "FIL", "HBAR", "ICP", "APT", "ARB"]
     sources = []
     for coin in coins:
@@ -269,8 +278,6 @@ def test_checklist_price_loop_rotates_sources(app_server):
         assert resp.status_code == 200, resp.text
         assert resp.json()["cached"] is False, f"{coin} was cached already: someone else asked"
         sources.append(resp.json()["source"])
-        time.sleep(0.2)
     spread = Counter(sources)
-    print("sources over ten misses:", dict(spread))
     assert len(spread) >= 3, spread
-    assert set(spread) != {"coingecko"} and spread["coingecko"] <= 2, spread
+    assert spread["coingecko"] <= 2, spread
