@@ -11,6 +11,7 @@ from providers.alternative_me import AlternativeMe
 from providers.coingecko import CoinGecko
 from providers.coinpaprika import CoinPaprika
 from providers.cryptocompare import CryptoCompare
+from tests.checks import assert_candle_series
 
 
 def test_coingecko_quote(sim, plain_http):
@@ -35,13 +36,7 @@ def test_coinpaprika_top_10_sorted_by_rank(sim, plain_http):
 
 def test_cryptocompare_hourly_candles_ascending(sim, plain_http):
     candles = CryptoCompare(plain_http).fetch_candles("BTC", "1h", 24)
-    assert len(candles) == 24                                  # limit+1 trimmed
-    times = [c.timestamp for c in candles]
-    assert all(b - a == 3600 for a, b in zip(times, times[1:]))
-    assert 1e9 < times[-1] <= time.time() + 3600
-    for c in candles:
-        assert c.low <= min(c.open, c.close) <= max(c.open, c.close) <= c.high
-        assert c.volume >= 0
+    assert_candle_series(candles, 24, 3600)                    # limit+1 trimmed
 
 
 def test_alternative_me_fear_greed(sim, plain_http):

@@ -16,6 +16,7 @@ from providers.coinbase import Coinbase
 from providers.kraken import Kraken
 from providers.kucoin import KuCoin
 from providers.okx import OKX
+from tests.checks import assert_candle_series
 
 ALL = [Binance, Coinbase, Kraken, OKX, KuCoin, Bybit]
 BATCH = [cls for cls in ALL if "quotes" in cls.capabilities]
@@ -52,13 +53,7 @@ def test_batch_quotes_in_one_call(sim, plain_http, cls):
 @pytest.mark.parametrize("cls", ALL)
 def test_hourly_candles_limit_50_ascending(sim, plain_http, cls):
     candles = cls(plain_http).fetch_candles("BTC", "1h", 50)
-    assert len(candles) == 50
-    times = [c.timestamp for c in candles]
-    assert all(b - a == 3600 for a, b in zip(times, times[1:]))
-    assert 1e9 < times[-1] <= time.time() + 3600
-    for c in candles:
-        assert c.low <= min(c.open, c.close) <= max(c.open, c.close) <= c.high
-        assert c.volume >= 0
+    assert_candle_series(candles, 50, 3600)
 
 
 

@@ -14,6 +14,7 @@ import pytest
 import routing.health as health_mod
 from providers.coins import COINS
 from routing import InvalidInput, NoProviderAvailable, build_router
+from tests.checks import assert_candle_series
 
 WIDELY_LISTED = [c.ticker for c in COINS if c.binance and c.coinbase and c.okx and c.kucoin
                  and c.bybit and c.kraken][:30]
@@ -252,10 +253,7 @@ def test_bad_input_is_rejected_before_any_upstream_call(make_router, sim, call):
 def test_candles_top_and_fear_greed(make_router, sim):
     router = make_router()
     a = router.get_candles("BTC", "1h", 50)
-    ts = [c.timestamp for c in a.value]
-    assert len(ts) == 50 and ts == sorted(ts)
-    assert all(b - a_ == 3600 for a_, b in zip(ts, ts[1:]))
-    assert all(c.high >= max(c.open, c.close) and c.low <= min(c.open, c.close) for c in a.value)
+    assert_candle_series(a.value, 50, 3600)
     top = router.get_top_coins(10)
     assert [c.rank for c in top.value] == list(range(1, 11))
     assert top.value[0].symbol == "BTC"
