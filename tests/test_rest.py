@@ -108,13 +108,14 @@ def test_system_status_payload(app_server):
 
 
 def test_health(app_server):
+    assert get(app_server, "/api/market/price", symbol="ETH").status_code == 200
     resp = get(app_server, "/api/health")
     assert resp.status_code == 200
     h = resp.json()
     assert h["status"] in ("healthy", "degraded")
     assert abs(h["timestamp"] - time.time()) < 60 and h["uptime_s"] > 0
     assert 0 <= h["providers_online"] <= h["providers_enabled"]
-    assert h["providers_answered"] >= 1          # earlier tests made providers answer
+    assert h["providers_answered"] >= 1
     assert h["model"]["state"] in ("loading", "loaded")
 
 
@@ -281,3 +282,39 @@ def test_misses_rotate_over_many_providers(app_server):
     spread = Counter(sources)
     assert len(spread) >= 3, spread
     assert spread["coingecko"] <= 2, spread
+
+
+class _Unreachable:
+    """Stands in for the simulator: every provider origin is a closed loopback port."""
+
+    def __init__(self, port: int):
+        self.port = port
+
+    def env(self) -> dict:
+        names = ("COINGECKO", "BINANCE", "COINBASE", "KRAKEN", "OKX", "KUCOIN", "BYBIT",
+                 "COINPAPRIKA", "CRYPTOCOMPARE", "COINCAP", "ALTERNATIVE_ME", "COINDESK",
+                 "COINTELEGRAPH")
+        return {f"{n}_BASE_URL": f"http://127.0.0.1:{self.port}" for n in names}
+
+
+def test_app_starts_without_network_and_says_why(app_launcher, tmp_path):
+    """No provider reachable: the app still serves, a price is a 503 with Retry-After and every
+    provider's reason, never a 500, and health stops claiming to be healthy."""
+    import socket
+
+    with socket.socket() as s:          # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = app_launcher(_Unreachable(port), tmp_path)
+    try:
+        resp = requests.get(f"{server.url}/api/market/price", params={"symbol": "BTC"},
+                            timeout=30)
+        assert resp.status_code == 503
+        assert int(resp.headers["Retry-After"]) >= 1
+        reasons = resp.json()["providers"]
+        assert len(reasons) >= 5 and all("connection failed" in r for r in reasons.values())
+        health = requests.get(f"{server.url}/api/health", timeout=10).json()
+        assert health["status"] != "healthy" and health["providers_answered"] == 0
+        assert requests.get(server.url + "/", timeout=10).status_code == 200
+    finally:
+        server.stop()
