@@ -274,8 +274,8 @@ def to_markdown(r: dict) -> str:
         "- Open loop: request i leaves at start + i/rate whatever happened to earlier ones; "
         "latency is measured from that scheduled time, so a stalled server or a saturated "
         "client shows up as latency (no coordinated omission).",
-        "- The REST API has no batch route: a REST batch is 10 GET /api/market/price in turn on "
-        "one connection, timed as one user request.",
+        "- A REST batch is one GET /api/market/prices?symbols=... (10 symbols); a Gradio batch "
+        "one /get_prices call.",
         "- Upstream numbers are read from the app's /api/system/status and the simulator's "
         "/_sim/stats right after the load phase (the simulator is reset just before it).",
         "- The baselines run while the app boots (they count 429s, not latency); the serving "

@@ -81,15 +81,11 @@ def send(req: PlannedRequest, http: requests.Session, base: str, timeout: float)
 
 def rest_batch(http: requests.Session, base: str, symbols: tuple[str, ...],
                timeout: float) -> Reply:
-    """The REST API has no batch route: a REST client asks for each price in turn on one
-    keep-alive connection. The user request fails with the first failure's kind."""
-    rows = []
-    for s in symbols:
-        reply = rest_get(http, base, "/api/market/price", {"symbol": s}, timeout)
-        if reply.kind != OK:
-            return reply
-        rows.append(reply.body)
-    return Reply(OK, rows, 200)
+    """The batch route: one GET for all the symbols; its rows are the price answers."""
+    reply = rest_get(http, base, "/api/market/prices", {"symbols": ",".join(symbols)}, timeout)
+    if reply.kind == OK and isinstance(reply.body, dict):
+        return Reply(OK, reply.body.get("prices", []), reply.http_status)
+    return reply
 
 
 def names_param(reply: Reply, param: str) -> bool:

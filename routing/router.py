@@ -120,13 +120,15 @@ class Router:
                            lambda p: _one_quote(p, ticker))
 
     def get_quotes(self, symbols: Iterable[str] | str) -> tuple[dict[str, Answer], dict[str, str]]:
-        """Many quotes, filled by batch endpoints where possible. Returns (answers, errors)."""
+        """Many quotes, filled by batch endpoints where possible. Returns (answers, errors per
+        symbol); when not one symbol could be answered, raises NoProviderAvailable."""
         tickers = validate.symbols(symbols, self.known_symbols(KIND_QUOTE))
         start = time.perf_counter()
         self._tl.sends = self._tl.http_hits = 0
         ttl = ANSWER_TTL_S[KIND_QUOTE]
         out: dict[str, Answer] = {}
         errors: dict[str, str] = {}
+        failure: NoProviderAvailable | None = None
         missing = []
         for t in tickers:
             hit = self.answers.get(f"{KIND_QUOTE}:{t}")
@@ -165,9 +167,12 @@ class Router:
                                      lambda p, t=t: _one_quote(p, t), record=False)
             except NoProviderAvailable as exc:
                 errors[t] = str(exc)
+                failure = exc
         elapsed = (time.perf_counter() - start) * 1000
         self.metrics.user_request(elapsed, cache_hit=self._tl.sends == 0 and not errors,
                                   stale=any(a.stale for a in out.values()), error=bool(errors))
+        if failure is not None and not out:
+            raise failure
         return {t: out[t] for t in tickers if t in out}, errors
 
     def get_candles(self, symbol: str, interval: str, limit: int) -> Answer:

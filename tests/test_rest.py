@@ -318,3 +318,16 @@ def test_app_starts_without_network_and_says_why(app_launcher, tmp_path):
         assert requests.get(server.url + "/", timeout=10).status_code == 200
     finally:
         server.stop()
+
+
+def test_batch_prices_route(app_server):
+    resp = get(app_server, "/api/market/prices", symbols="BTC,eth, SOL")
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["count"] == 3 and [r["symbol"] for r in body["prices"]] == ["BTC", "ETH", "SOL"]
+    for row in body["prices"]:
+        assert row["price"] > 0 and row["source"] and row["quote_currency"] in ("USD", "USDT")
+    bad = get(app_server, "/api/market/prices", symbols="BTC,B$C")
+    assert bad.status_code == 400 and bad.json()["param"] == "symbols"
+    missing = get(app_server, "/api/market/prices")
+    assert missing.status_code == 400 and "symbols" in missing.json()["detail"]

@@ -345,3 +345,12 @@ def test_api_keys_never_in_cache_files_logs_or_status(make_router, sim, tmp_path
         assert v.encode() not in blob
         assert v not in caplog.text
         assert v not in status
+
+
+def test_batch_with_nothing_answerable_is_one_clear_error(make_router, sim):
+    router = make_router(providers="binance,okx")
+    sim.set_fault("binance", "error500")
+    sim.set_fault("okx", "error500")
+    with pytest.raises(NoProviderAvailable) as err:
+        router.get_quotes(["ETH", "SOL"])
+    assert set(err.value.reasons) == {"binance", "okx"}

@@ -183,6 +183,13 @@ def mount(app: FastAPI, service, sentiment,
         cached, age_s, stale (+ change_24h_pct, volume_24h, market_cap when known)."""
         return service.price(symbol)
 
+    @app.get("/api/market/prices", tags=["market"])
+    def market_prices(symbols: str) -> dict:
+        """Price answers for up to 50 coins at once (comma-separated), filled by the providers'
+        batch endpoints; a coin no provider could answer is a row {symbol, error}."""
+        rows = service.prices(symbols)
+        return {"prices": rows, "count": len(rows)}
+
     @app.get("/api/market/ohlc", tags=["market"])
     def market_ohlc(symbol: str, timeframe: str = "1h", limit: str = "100") -> dict:
         """Candles, oldest first. timeframe: 1m 5m 15m 30m 1h 4h 1d 1w; limit: 1-500."""
