@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -23,8 +22,6 @@ SECTIONS = ["All Providers", "AI Models", "Infrastructure", "Cache & Resources",
             "Performance"]
 
 expect.set_options(timeout=TIMEOUT_MS)
-pytestmark = pytest.mark.skipif(not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists(),
-                                reason=f"no Chromium at {CHROMIUM}")
 
 
 @pytest.fixture(scope="module")
