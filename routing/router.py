@@ -38,6 +38,7 @@ DEADLINE_S = 10.0
 ANSWER_TTL_S = {KIND_QUOTE: 5.0, KIND_TOP: 60.0, KIND_FEAR_GREED: 3600.0, KIND_NEWS: 300.0}
 CANDLE_TTL_S = {"1m": 10.0, "5m": 30.0, "15m": 60.0, "30m": 60.0, "1h": 120.0, "4h": 300.0,
                 "1d": 600.0, "1w": 900.0}
+CANDLE_FETCH_SIZES = (50, 100, 200, 300, 500)
 DISABLED_FOR_S = 600.0        # refused access (401/403/451): leave it alone for a while
 
 
@@ -188,7 +189,7 @@ class Router:
                                f"available: {', '.join(i for i in INTERVALS if i in offered)}")
         answer = self._serve(f"{KIND_CANDLES}:{ticker}:{iv}", CANDLE_TTL_S[iv],
                              f"candles {ticker} {iv}", KIND_CANDLES, lambda: cands,
-                             lambda p: p.fetch_candles(ticker, iv, n),
+                             lambda p: p.fetch_candles(ticker, iv, _fetch_size(n, p)),
                              enough=lambda v: len(v) >= n)
         return _replace_value(answer, answer.value[-n:])
 
@@ -417,6 +418,13 @@ class Router:
         self.metrics.close()
         self.answers.close()
         self.session.close()
+
+
+def _fetch_size(n: int, p: Provider) -> int:
+    """Candles are fetched in a few fixed sizes: a later, shorter request is served from the
+    same answer, and the HTTP cache holds a handful of URLs per series, not one per limit."""
+    size = next((s for s in CANDLE_FETCH_SIZES if s >= n), n)
+    return max(n, min(size, p.max_candles))
 
 
 def _one_quote(p: Provider, ticker: str) -> Any:

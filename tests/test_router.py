@@ -354,3 +354,15 @@ def test_batch_with_nothing_answerable_is_one_clear_error(make_router, sim):
     with pytest.raises(NoProviderAvailable) as err:
         router.get_quotes(["ETH", "SOL"])
     assert set(err.value.reasons) == {"binance", "okx"}
+
+
+def test_candles_are_fetched_in_fixed_sizes_so_shorter_requests_hit_the_cache(make_router, sim):
+    router = make_router(providers="binance")
+    first = router.get_candles("ETH", "1h", 30)
+    assert len(first.value) == 30 and not first.cached
+    calls = upstream_total(sim)
+    for n in (10, 45, 50):
+        a = router.get_candles("ETH", "1h", n)
+        assert a.cached and len(a.value) == n and a.value[-1] == first.value[-1]
+    assert upstream_total(sim) == calls
+    assert not router.get_candles("ETH", "1h", 51).cached   # the next size up is a new fetch
