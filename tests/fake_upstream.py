@@ -37,7 +37,7 @@ class FakeHTTP:
 
     def get(self, url, *, params=None, headers=None, kind="quote", weight=1, expire_after=None):
         self.calls.append({"url": url, "params": dict(params or {}),
-                           "headers": dict(headers or {}), "kind": kind})
+                           "headers": dict(headers or {}), "kind": kind, "weight": weight})
         return self.responses.pop(0) if len(self.responses) > 1 else self.responses[0]
 
     def sent_in_url(self, secret: str) -> bool:

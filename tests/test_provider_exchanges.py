@@ -5,11 +5,9 @@ Integration over real HTTP against the simulator lives in test_provider_exchange
 """
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
-from requests.structures import CaseInsensitiveDict
 
 from providers import binance, bybit, coinbase, kraken, kucoin, okx
 from providers.base import (Banned, MalformedResponse, RateLimited, UnknownSymbol, Unsupported,
@@ -20,30 +18,14 @@ from providers.coinbase import Coinbase
 from providers.kraken import Kraken
 from providers.kucoin import KuCoin
 from providers.okx import OKX
-
-
-class FakeResponse:
-    def __init__(self, status_code: int, body, headers: dict | None = None):
-        self.status_code = status_code
-        self.text = body if isinstance(body, str) else json.dumps(body)
-        self.headers = CaseInsensitiveDict(headers or {"Content-Type": "application/json"})
-
-
-class FakeHTTP:
-    """Returns one canned response for every GET and records what was asked."""
-
-    def __init__(self, status_code: int = 200, body=None, headers: dict | None = None):
-        self.response = FakeResponse(status_code, body, headers)
-        self.calls: list[dict] = []
-
-    def get(self, url, *, params=None, headers=None, kind="quote", weight=1, expire_after=None):
-        self.calls.append({"url": url, "params": dict(params or {}), "kind": kind,
-                           "weight": weight})
-        return self.response
+from tests.fake_upstream import FakeHTTP, reply
 
 
 def provider(cls, status_code=200, body=None, headers=None):
-    return cls(FakeHTTP(status_code, body, headers), base_url="http://fake")
+    """The provider over a fake HTTP object that answers every GET with one canned response."""
+    resp = (reply(text=body, status=status_code, headers=headers) if isinstance(body, str)
+            else reply(body, status_code, headers))
+    return cls(FakeHTTP(resp), base_url="http://fake")
 
 
 HTML = "<html><body><h1>502 Bad Gateway</h1></body></html>"
