@@ -26,6 +26,8 @@ class ProviderBudget:
         self.bucket = InMemoryBucket([Rate(self.capacity, self.window_ms)])
         self.limiter = Limiter(self.bucket)
         self._lock = threading.Lock()
+        # pyrate-limiter decides; this ledger only reports what is left, which the bucket's own
+        # count does not (it keeps expired items until its leak thread runs).
         self._used: list[tuple[float, int]] = []   # (monotonic time, weight) inside the window
 
     def try_spend(self, weight: int = 1) -> bool:

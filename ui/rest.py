@@ -15,7 +15,6 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request, WebSocket
@@ -75,6 +74,12 @@ class ServingStats:
 
 # -- error answers ------------------------------------------------------------------------------
 
+def internal_error() -> JSONResponse:
+    """A real bug: logged by the caller, answered without details."""
+    return JSONResponse({"error": "internal_error",
+                         "detail": "unexpected server error; it has been logged"}, status_code=500)
+
+
 def invalid(param: str, detail: str) -> JSONResponse:
     return JSONResponse({"error": "invalid_input", "param": param, "detail": detail},
                         status_code=400)
@@ -116,9 +121,7 @@ def add_error_handlers(app: FastAPI) -> None:
 
     async def on_bug(request: Request, exc: Exception) -> JSONResponse:
         log.exception("Unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse({"error": "internal_error",
-                             "detail": "unexpected server error; it has been logged"},
-                            status_code=500)
+        return internal_error()
 
     app.add_exception_handler(InvalidInput, on_invalid_input)
     app.add_exception_handler(InvalidText, on_invalid_text)
@@ -150,9 +153,7 @@ def guard_gradio_calls(app: FastAPI) -> None:
             return JSONResponse({"error": "invalid_input", "detail": str(exc)}, status_code=400)
         log.error("Unhandled error on %s %s", request.method, path,
                   exc_info=(type(exc), exc, exc.__traceback__))
-        return JSONResponse({"error": "internal_error",
-                             "detail": "unexpected server error; it has been logged"},
-                            status_code=500)
+        return internal_error()
 
     for gradio_app in mounted:
         for kind in (TypeError, ValueError, KeyError, FnIndexInferError):
@@ -168,11 +169,9 @@ SENTIMENT_BODY = {"requestBody": {"required": True, "content": {"application/jso
     "example": {"text": "BTC breaks a new high"}}}}}}
 
 
-def mount(app: FastAPI, service, sentiment,
-          news: Callable[[str, int], dict] | None = None) -> ServingStats:
+def mount(app: FastAPI, service, sentiment) -> ServingStats:
     """Add the REST routes, the /ws feed and the error handlers to `app`; returns the counters
-    the status payload shows. `news` is taken for symmetry with the Gradio API; no old REST
-    route serves it."""
+    the status payload shows."""
     stats = ServingStats()
     tick = tick_seconds()
     add_error_handlers(app)
@@ -194,14 +193,11 @@ def mount(app: FastAPI, service, sentiment,
     def market_ohlc(symbol: str, timeframe: str = "1h", limit: str = "100") -> dict:
         """Candles, oldest first. timeframe: 1m 5m 15m 30m 1h 4h 1d 1w; limit: 1-500."""
         try:
-            answer = service.ohlc(symbol, timeframe, limit)
+            return service.ohlc(symbol, timeframe, limit)
         except InvalidInput as exc:
             if exc.param == "interval":     # the router's name for what this route calls timeframe
                 raise InvalidInput("timeframe", exc.message) from None
             raise
-        return {"symbol": answer["symbol"], "timeframe": answer["timeframe"],
-                "ohlc": answer["ohlc"], "count": answer["count"], "source": answer["source"],
-                "cached": answer["cached"], "age_s": answer["age_s"], "stale": answer["stale"]}
 
     @app.get("/api/ping", tags=["system"], include_in_schema=False)
     def ping() -> dict:
@@ -363,12 +359,10 @@ class PriceFeed:
         if first is None:
             return                           # not a valid symbol: the error is sent
         ticker = first.get("symbol") or symbol.strip().upper()
-        if ticker in self.tasks:
-            await self.send({"type": "subscribed", "symbol": ticker, "tick_s": self.tick_s})
-            return
         await self.send({"type": "subscribed", "symbol": ticker, "tick_s": self.tick_s})
-        self.tasks[ticker] = asyncio.create_task(self.ticks(ticker, first))
-        self.stats.add("ws_subscriptions", 1)
+        if ticker not in self.tasks:
+            self.tasks[ticker] = asyncio.create_task(self.ticks(ticker, first))
+            self.stats.add("ws_subscriptions", 1)
 
     async def unsubscribe(self, symbol: Any) -> None:
         if not isinstance(symbol, str) or not symbol.strip():
