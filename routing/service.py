@@ -85,6 +85,12 @@ class MarketService:
     def provider_stats(self) -> list[dict]:
         return self.router.provider_status()
 
+    def traffic(self) -> dict:
+        """Router totals (requests, cache hit rate, upstream per request...) and upstream calls
+        per provider per minute over the last 24 h: what the Providers tab charts."""
+        return {"totals": self.router.metrics.totals_view(),
+                "per_minute": self.router.metrics.series_view()}
+
     def system_status(self) -> dict:
         """The old `/api/system/status` payload, every field measured, plus our own details."""
         providers = self.router.provider_status()

@@ -57,9 +57,9 @@ def providers_view(service: MarketService):
         return (message(error, "error"), empty, empty,
                 tables.placeholder(tables.PROVIDER_COLUMNS, "unavailable"),
                 section("Providers", error=error))
-    status, _ = attempt(service.system_status)
-    performance = (status or {}).get("performance") or {}
-    series, _ = attempt(service.router.metrics.series_view)
+    traffic, _ = attempt(service.traffic)
+    performance = (traffic or {}).get("totals") or {}
+    series = (traffic or {}).get("per_minute")
     colors = figures.provider_colors(p["name"] for p in stats)
     labels = {p["name"]: p.get("label") or p["name"] for p in stats}
     return (summary_cards(stats, performance),
