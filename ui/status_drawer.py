@@ -97,7 +97,8 @@ def ai_section(status: dict) -> str:
            _kv("Sentiment model", ai.get("model") or "none configured"),
            _kv("Answering engine", ai.get("engine") or fmt.DASH),
            _kv("Model inferences", f"{fmt.integer(ai.get('inferences') or 0)}"
-               + (f", avg {fmt.ms(avg)} per batch" if avg else ""))]
+               + (f", avg {fmt.ms(avg)} per batch" if avg else "")),
+           _kv("Lexicon answers", fmt.integer(ai.get("lexicon_inferences") or 0))]
     if ai.get("last_error"):
         out.append(_kv("Last error", fmt.plain(ai["last_error"]), AMBER))
     return "".join(out)
