@@ -161,7 +161,9 @@ class Router:
                     stored = self.answers.put(f"{KIND_QUOTE}:{t}", q, p.name)
                     out[t] = _answer(stored, cached=self._tl.sends == 0)
                     missing.remove(t)
+        sends = self._tl.sends          # upstream calls of the batch step; singles add theirs
         for t in list(missing):
+            self._tl.sends = 0
             try:
                 out[t] = self._serve(f"{KIND_QUOTE}:{t}", ttl, f"quote {t}", KIND_QUOTE,
                                      lambda t=t: self._quote_candidates(t),
@@ -169,8 +171,9 @@ class Router:
             except NoProviderAvailable as exc:
                 errors[t] = str(exc)
                 failure = exc
+            sends += self._tl.sends
         elapsed = (time.perf_counter() - start) * 1000
-        self.metrics.user_request(elapsed, cache_hit=self._tl.sends == 0 and not errors,
+        self.metrics.user_request(elapsed, cache_hit=sends == 0 and not errors,
                                   stale=any(a.stale for a in out.values()), error=bool(errors))
         if failure is not None and not out:
             raise failure

@@ -366,3 +366,12 @@ def test_candles_are_fetched_in_fixed_sizes_so_shorter_requests_hit_the_cache(ma
         assert a.cached and len(a.value) == n and a.value[-1] == first.value[-1]
     assert upstream_total(sim) == calls
     assert not router.get_candles("ETH", "1h", 51).cached   # the next size up is a new fetch
+
+
+def test_a_batch_counts_as_a_cache_hit_only_when_nothing_went_upstream(make_router, sim):
+    router = make_router(providers="coinbase")        # no batch endpoint: one fetch per coin
+    router.get_quotes(["BTC", "ETH"])
+    assert router.metrics.totals_view()["cache_hits"] == 0
+    router.get_quotes(["BTC", "ETH"])
+    totals = router.metrics.totals_view()
+    assert (totals["requests"], totals["cache_hits"], totals["upstream_calls"]) == (2, 1, 2)
