@@ -70,7 +70,8 @@ def test_fetch_request_shape():
     fg = AlternativeMe(http, base_url="http://fng.test").fetch_fear_greed()
     assert fg.value == 62
     assert http.calls == [{"url": "http://fng.test/fng/", "params": {"limit": 1},
-                           "headers": http.calls[0]["headers"], "kind": KIND_FEAR_GREED}]
+                           "headers": http.calls[0]["headers"], "kind": KIND_FEAR_GREED,
+                           "weight": 1}]
 
 
 def test_fetch_status_errors():

@@ -93,7 +93,8 @@ def test_fetch_quote_request_shape():
     quote = CoinPaprika(http, base_url="http://cp.test").fetch_quote("btc")
     assert quote.symbol == "BTC" and quote.price == pytest.approx(107077.69661924685)
     assert http.calls == [{"url": "http://cp.test/v1/tickers/btc-bitcoin", "params": {},
-                           "headers": http.calls[0]["headers"], "kind": KIND_QUOTE}]
+                           "headers": http.calls[0]["headers"], "kind": KIND_QUOTE,
+                           "weight": 1}]
 
 
 def test_fetch_quotes_and_top_use_the_tickers_list():
