@@ -11,9 +11,9 @@ import math
 import random
 from typing import Any
 
-from providers.coins import BY_TICKER, COINS
-
+from . import listings
 from .limits import SlidingWindow
+from .listings import BY_TICKER
 from .market import DAY, HOUR, MINUTE, fear_greed_label
 from .news import Newsroom
 from .server import ProviderApp, Refusal, Request, Response, Route, json_answer
@@ -48,7 +48,8 @@ class Aggregator(ProviderApp):
 
 # ============================================================================ CoinGecko
 
-COINGECKO_IDS = {c.coingecko: c.ticker for c in COINS if c.coingecko}
+COINGECKO_IDS = listings.COINGECKO                        # id -> ticker
+COINGECKO_TICKERS = {t: i for i, t in COINGECKO_IDS.items()}
 COINGECKO_DAYS = {"1", "7", "14", "30", "90", "180", "365"}
 COINGECKO_CHANGES = {"1h": HOUR, "24h": DAY, "7d": 7 * DAY, "14d": 14 * DAY, "30d": 30 * DAY,
                      "200d": 200 * DAY, "1y": 365 * DAY}
@@ -108,7 +109,7 @@ class CoinGecko(Aggregator):
         precision = req.arg("precision")
         view = self.view(req)
         wanted = ([(i, COINGECKO_IDS[i]) for i in ids if i in COINGECKO_IDS] if ids else
-                  [(s, s.upper()) for s in symbols if s.upper() in BY_TICKER])
+                  [(s, s.upper()) for s in symbols if s.upper() in COINGECKO_TICKERS])
         body: dict[str, dict] = {}
         for key, ticker in wanted:
             day = view.window(ticker)
@@ -140,8 +141,8 @@ class CoinGecko(Aggregator):
         return sig(value, 15)
 
     def coins_list(self, req: Request) -> Response:
-        return json_answer([{"id": c.coingecko, "symbol": c.ticker.lower(), "name": c.name}
-                            for c in sorted(COINS, key=lambda c: c.coingecko)])
+        return json_answer([{"id": i, "symbol": t.lower(), "name": BY_TICKER[t].name}
+                            for i, t in sorted(COINGECKO_IDS.items())])
 
     def markets(self, req: Request) -> Response:
         currency = (req.arg("vs_currency") or "").lower()
@@ -158,12 +159,12 @@ class CoinGecko(Aggregator):
             page = max(1, int(req.arg("page") or 1))
         except ValueError:
             return self.error("invalid per_page or page")
-        ranked = self.market.ranked(view.t)
+        ranked = [t for t in self.market.ranked(view.t) if t in COINGECKO_TICKERS]
         rank_of = {t: i + 1 for i, t in enumerate(ranked)}
         tickers = ranked
         if req.arg("ids"):
             wanted = {i.strip().lower() for i in req.arg("ids").split(",")}
-            tickers = [t for t in ranked if BY_TICKER[t].coingecko in wanted]
+            tickers = [t for t in ranked if COINGECKO_TICKERS[t] in wanted]
         rows = [self._market_row(req, view, t, rank_of[t], currency) for t in tickers]
         key, reverse = {"market_cap_desc": ("market_cap", True),
                         "market_cap_asc": ("market_cap", False),
@@ -176,6 +177,7 @@ class CoinGecko(Aggregator):
     def _market_row(self, req: Request, view: VenueView, ticker: str, rank: int,
                     currency: str) -> dict:
         coin, econ = BY_TICKER[ticker], self.market.economics(ticker)
+        coin_id = COINGECKO_TICKERS[ticker]
         rate = _convert(view, 1.0, currency) or 0.0
         day = view.window(ticker)
         price = day.close * rate
@@ -185,9 +187,9 @@ class CoinGecko(Aggregator):
         atl = econ.price * 0.004 * view.factor_for(ticker) * rate
         change = (day.close - day.open) * rate
         row: dict[str, Any] = {
-            "id": coin.coingecko, "symbol": ticker.lower(), "name": coin.name,
+            "id": coin_id, "symbol": ticker.lower(), "name": coin.name,
             "image": f"https://coin-images.coingecko.com/coins/images/{coin.rank}/large/"
-                     f"{coin.coingecko}.png",
+                     f"{coin_id}.png",
             "current_price": sig(price, 10), "market_cap": round(cap),
             "market_cap_rank": rank,
             "fully_diluted_valuation": round(price * (econ.max_supply or econ.supply)),
@@ -246,7 +248,8 @@ class CoinGecko(Aggregator):
 
 # ============================================================================ CoinPaprika
 
-PAPRIKA_IDS = {c.coinpaprika: c.ticker for c in COINS if c.coinpaprika}
+PAPRIKA_IDS = listings.COINPAPRIKA                        # id -> ticker
+PAPRIKA_TICKERS = {t: i for i, t in PAPRIKA_IDS.items()}
 PAPRIKA_QUOTES = {"USD", "BTC", "ETH", "EUR", "GBP", "JPY"}
 PAPRIKA_CHANGES = (("percent_change_15m", 900), ("percent_change_30m", 1800),
                    ("percent_change_1h", HOUR), ("percent_change_6h", 6 * HOUR),
@@ -302,7 +305,7 @@ class CoinPaprika(Aggregator):
         ath, ath_when = self.market.all_time_high(ticker, view.t)
         rng = random.Random(f"{self.market.seed}|paprika|{ticker}")
         out: dict[str, Any] = {
-            "id": coin.coinpaprika, "name": coin.name, "symbol": ticker, "rank": rank,
+            "id": PAPRIKA_TICKERS[ticker], "name": coin.name, "symbol": ticker, "rank": rank,
             "total_supply": round(econ.max_supply or econ.supply),
             "max_supply": round(econ.max_supply) if econ.max_supply else 0,
             "beta_value": round(0.0 if econ.market_beta == 0 else rng.uniform(0.8, 1.6), 6),
@@ -333,7 +336,7 @@ class CoinPaprika(Aggregator):
         if quotes is None:
             return self.error("invalid quotes", 400)
         view = self.view(req)
-        ranked = self.market.ranked(view.t)
+        ranked = [t for t in self.market.ranked(view.t) if t in PAPRIKA_TICKERS]
         return json_answer([self._ticker(view, t, i + 1, quotes) for i, t in enumerate(ranked)])
 
     def ticker(self, req: Request) -> Response:
@@ -348,11 +351,12 @@ class CoinPaprika(Aggregator):
         return json_answer(self._ticker(view, ticker, rank, quotes))
 
     def coins(self, req: Request) -> Response:
-        return json_answer([{"id": c.coinpaprika, "name": c.name, "symbol": c.ticker,
+        return json_answer([{"id": PAPRIKA_TICKERS[c.ticker], "name": c.name, "symbol": c.ticker,
                              "rank": c.rank, "is_new": False, "is_active": True,
                              "type": "token" if c.ticker in ("USDT", "USDC", "DAI", "LINK",
                                                              "UNI", "SHIB", "PEPE")
-                             else "coin"} for c in COINS])
+                             else "coin"} for c in listings.UNIVERSE
+                            if c.ticker in PAPRIKA_TICKERS])
 
     def global_stats(self, req: Request) -> Response:
         view = self.view(req)
@@ -362,7 +366,7 @@ class CoinPaprika(Aggregator):
         return json_answer({
             "market_cap_usd": round(total), "volume_24h_usd": round(volume),
             "bitcoin_dominance_percentage": round(caps["BTC"] / total * 100, 2) if total else 0.0,
-            "cryptocurrencies_number": len(COINS), "market_cap_ath_value": round(total * 1.2),
+            "cryptocurrencies_number": len(PAPRIKA_IDS), "market_cap_ath_value": round(total * 1.2),
             "market_cap_ath_date": "2025-10-06T12:00:00Z",
             "volume_24h_ath_value": round(volume * 3), "volume_24h_ath_date":
                 "2021-05-19T12:00:00Z", "volume_24h_percent_from_ath": -66.67,
@@ -393,7 +397,7 @@ class CoinPaprika(Aggregator):
 
 # ============================================================================ CryptoCompare
 
-CC_SYMBOLS = {c.ticker for c in COINS if c.cryptocompare}
+CC_SYMBOLS = listings.CRYPTOCOMPARE
 CC_QUOTES = {"USD": 1.0, "USDT": 1.0, "USDC": 1.0, "EUR": 0.92, "GBP": 0.79, "JPY": 150.0}
 CC_SIGNS = {"USD": "$", "USDT": "₮", "USDC": "USDC", "EUR": "€", "GBP": "£", "JPY": "¥",
             "BTC": "Ƀ", "ETH": "Ξ"}
@@ -705,7 +709,8 @@ class CryptoCompare(Aggregator):
 
 # ============================================================================ CoinCap v3
 
-COINCAP_SLUGS = {c.coincap: c.ticker for c in COINS if c.coincap}
+COINCAP_SLUGS = listings.COINCAP                          # slug -> ticker
+COINCAP_TICKERS = {t: s for s, t in COINCAP_SLUGS.items()}
 COINCAP_INTERVALS = {"m1": MINUTE, "m5": 300, "m15": 900, "m30": 1800, "h1": HOUR,
                      "h2": 2 * HOUR, "h6": 6 * HOUR, "h12": 12 * HOUR, "d1": DAY}
 
@@ -762,27 +767,28 @@ class CoinCap(Aggregator):
 
     def _asset(self, view: VenueView, ticker: str, rank: int) -> dict:
         coin, econ = BY_TICKER[ticker], self.market.economics(ticker)
+        slug = COINCAP_TICKERS[ticker]
         day = view.window(ticker)
         return {
-            "id": coin.coincap, "rank": str(rank), "symbol": ticker, "name": coin.name,
+            "id": slug, "rank": str(rank), "symbol": ticker, "name": coin.name,
             "supply": _cc_str(econ.supply), "maxSupply": _cc_str(econ.max_supply),
             "marketCapUsd": _cc_str(day.close * econ.supply),
             "volumeUsd24Hr": _cc_str(day.quote_volume),
             "priceUsd": _cc_str(day.close),
             "changePercent24Hr": _cc_str(pct(day.close, day.open)),
             "vwap24Hr": _cc_str(day.quote_volume / day.volume if day.volume else day.close),
-            "explorer": f"https://explorer.{coin.coincap}.example/"}
+            "explorer": f"https://explorer.{slug}.example/"}
 
     def assets(self, req: Request) -> Response:
         denied = self._unauthorized(req)
         if denied:
             return denied
         view = self.view(req)
-        ranked = self.market.ranked(view.t)
+        ranked = [t for t in self.market.ranked(view.t) if t in COINCAP_TICKERS]
         rows = [(i + 1, t) for i, t in enumerate(ranked)]
         if req.arg("ids"):
             wanted = {s.strip() for s in req.arg("ids").split(",")}
-            rows = [(r, t) for r, t in rows if BY_TICKER[t].coincap in wanted]
+            rows = [(r, t) for r, t in rows if COINCAP_TICKERS[t] in wanted]
         if req.arg("search"):
             term = req.arg("search").lower()
             rows = [(r, t) for r, t in rows
@@ -843,7 +849,7 @@ class CoinCap(Aggregator):
         if denied:
             return denied
         symbols = [s.strip().upper() for s in req.path_params["symbols"].split(",") if s.strip()]
-        unknown = [s for s in symbols if s not in BY_TICKER]
+        unknown = [s for s in symbols if s not in COINCAP_TICKERS]
         if unknown or not symbols:
             return json_answer({"error": f"{(unknown or [''])[0]} not found",
                                 "timestamp": ms(req.now)}, 404)

@@ -12,8 +12,7 @@ from datetime import datetime, timezone
 from functools import partial
 from typing import Any
 
-from providers.coins import BY_TICKER, COINS, listed
-
+from . import listings
 from .limits import BanRule, SlidingWindow, TokenBucket, Verdict, ceil_seconds
 from .market import DAY, HOUR, MINUTE
 from .server import ProviderApp, Refusal, Request, Response, Route, json_answer, text_answer
@@ -90,7 +89,7 @@ class Binance(Exchange):
     ban_seconds = 120.0
     required_fields = frozenset({"price", "lastPrice"})
     profile = VenueProfile(offset_bps=1.0, spread_bps=0.2, volume_share=0.30, trade_usd=650)
-    pairs = {symbol: t for t, symbol in listed("binance", "{t}USDT").items()}
+    pairs = listings.BINANCE
 
     def routes(self) -> list[Route]:
         return [
@@ -321,7 +320,7 @@ class Coinbase(Exchange):
     server_header = "cloudflare"
     required_fields = frozenset({"price", "last", "open"})
     profile = VenueProfile(offset_bps=-1.5, spread_bps=0.5, volume_share=0.06, trade_usd=1500)
-    pairs = {product: t for t, product in listed("coinbase", "{t}-USD").items()}
+    pairs = listings.COINBASE
 
     def routes(self) -> list[Route]:
         return [
@@ -428,14 +427,7 @@ class Coinbase(Exchange):
 
 # ============================================================================ Kraken
 
-KRAKEN_LEGACY = frozenset({"XBT", "ETH", "XRP", "LTC", "XLM", "XMR", "ETC", "ZEC"})
 KRAKEN_INTERVALS = {1, 5, 15, 30, 60, 240, 1440, 10080, 21600}
-
-
-def kraken_key(altname: str) -> str:
-    """The canonical pair name Kraken answers under: XBTUSD -> XXBTZUSD, SOLUSD -> SOLUSD."""
-    base = altname[:-3]
-    return f"X{base}ZUSD" if base in KRAKEN_LEGACY else altname
 
 
 class Kraken(Exchange):
@@ -447,15 +439,15 @@ class Kraken(Exchange):
     server_header = "cloudflare"
     required_fields = frozenset({"c", "result"})
     profile = VenueProfile(offset_bps=2.5, spread_bps=1.0, volume_share=0.03, trade_usd=900)
-    altnames = {c.kraken: c.ticker for c in COINS if c.kraken}
+    altnames = listings.KRAKEN
 
     def __init__(self, market, **context):
         super().__init__(market, **context)
         self.aliases: dict[str, str] = {}        # anything a client may send -> altname
-        for altname, ticker in self.altnames.items():
+        for altname, pair in self.altnames.items():
             base = altname[:-3]
-            for alias in (altname, kraken_key(altname), f"{ticker}USD", f"{base}/USD",
-                          f"{ticker}/USD"):
+            for alias in (altname, pair.key, f"{pair.ticker}USD", f"{base}/USD",
+                          f"{pair.ticker}/USD"):
                 self.aliases.setdefault(alias, altname)
 
     def routes(self) -> list[Route]:
@@ -512,13 +504,11 @@ class Kraken(Exchange):
             return error
         result = {}
         for altname in altnames:
-            base = altname[:-3]
-            asset = f"X{base}" if base in KRAKEN_LEGACY else base
-            result[kraken_key(altname)] = {
-                "altname": altname, "wsname": f"{base}/USD", "aclass_base": "currency",
-                "base": asset, "aclass_quote": "currency", "quote": "ZUSD",
-                "pair_decimals": price_decimals(self.market.economics(
-                    self.altnames[altname]).price, 10),
+            pair = self.altnames[altname]
+            result[pair.key] = {
+                "altname": altname, "wsname": f"{altname[:-3]}/USD", "aclass_base": "currency",
+                "base": pair.base, "aclass_quote": "currency", "quote": "ZUSD",
+                "pair_decimals": price_decimals(self.market.economics(pair.ticker).price, 10),
                 "lot_decimals": 8, "status": "online"}
         return json_answer({"error": [], "result": result})
 
@@ -530,12 +520,12 @@ class Kraken(Exchange):
         today_start = (view.t // DAY) * DAY
         result = {}
         for altname in altnames:
-            ticker = self.altnames[altname]
+            ticker = self.altnames[altname].ticker
             day = view.window(ticker)
             today = view.since(ticker, today_start)
             bid, ask = view.book(ticker)
             last = day.close
-            result[kraken_key(altname)] = {
+            result[self.altnames[altname].key] = {
                 "a": [self._p(ask), "1", "1.000"], "b": [self._p(bid), "2", "2.000"],
                 "c": [self._p(last), padded(_quantity(self.profile.trade_usd, last), 8)],
                 "v": [padded(today.volume, 8), padded(day.volume, 8)],
@@ -559,8 +549,8 @@ class Kraken(Exchange):
         since = parse_time(req.arg("since"))
         view = self.view(req)
         step = minutes * MINUTE
-        altname = altnames[0]
-        candles = view.candles(self.altnames[altname], grid_windows(step, view.t, 720))
+        pair = self.altnames[altnames[0]]
+        candles = view.candles(pair.ticker, grid_windows(step, view.t, 720))
         rows = []
         for index, (opened, bar) in enumerate(candles):
             if since is not None and opened <= since and index < len(candles) - 1:
@@ -570,7 +560,7 @@ class Kraken(Exchange):
                          self._p(bar.close), self._p(vwap), padded(bar.volume, 8),
                          view.trades(bar)])
         last = int(candles[-2][0]) if len(candles) > 1 else int(candles[-1][0])
-        return json_answer({"error": [], "result": {kraken_key(altname): rows, "last": last}})
+        return json_answer({"error": [], "result": {pair.key: rows, "last": last}})
 
 
 # ============================================================================ OKX
@@ -594,7 +584,7 @@ class OKX(Exchange):
     latency = 0.035
     required_fields = frozenset({"last"})
     profile = VenueProfile(offset_bps=0.5, spread_bps=0.3, volume_share=0.08, trade_usd=500)
-    pairs = {inst: t for t, inst in listed("okx", "{t}-USDT").items()}
+    pairs = listings.OKX
 
     def routes(self) -> list[Route]:
         return [
@@ -715,7 +705,7 @@ class KuCoin(Exchange):
     server_header = "cloudflare"
     required_fields = frozenset({"price", "last"})
     profile = VenueProfile(offset_bps=-2.0, spread_bps=1.0, volume_share=0.04, trade_usd=400)
-    pairs = {symbol: t for t, symbol in listed("kucoin", "{t}-USDT").items()}
+    pairs = listings.KUCOIN
 
     def routes(self) -> list[Route]:
         return [
@@ -824,10 +814,11 @@ class KuCoin(Exchange):
     def prices(self, req: Request) -> Response:
         view = self.view(req)
         wanted = req.arg("currencies")
+        listed = [*self.pairs.values(), "USDT"]
         tickers = ([t.strip().upper() for t in wanted.split(",") if t.strip()] if wanted
-                   else [c.ticker for c in COINS])
+                   else listed)
         usd = (req.arg("base") or "USD").upper() == "USD"
-        data = {t: f"{view.last(t) if usd else 0.0:.16f}" for t in tickers if t in BY_TICKER}
+        data = {t: f"{view.last(t) if usd else 0.0:.16f}" for t in tickers if t in listed}
         return self.ok(data)
 
     def candles(self, req: Request) -> Response:
@@ -874,7 +865,7 @@ class Bybit(Exchange):
     ban_seconds = 600.0
     required_fields = frozenset({"lastPrice"})
     profile = VenueProfile(offset_bps=1.5, spread_bps=0.4, volume_share=0.07, trade_usd=550)
-    pairs = {symbol: t for t, symbol in listed("bybit", "{t}USDT").items()}
+    pairs = listings.BYBIT
 
     def routes(self) -> list[Route]:
         return [

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple, Sequence
 
-from providers.coins import BY_TICKER, COINS, Coin
+from .listings import BY_TICKER, UNIVERSE, Listing
 
 MINUTE = 60
 HOUR = 3600
@@ -63,7 +63,7 @@ def _stable(supply: float, volume: float, price: float = 1.0) -> Economics:
     return Economics(price, supply, None, volume, 0.0004, market_beta=0.0, reversion=0.5)
 
 
-# Late-2025-like levels; supplies are set so market caps follow the ranks in providers.coins.
+# Late-2025-like levels; supplies are set so market caps follow the ranks in sim.listings.
 ECONOMICS: dict[str, Economics] = {
     "BTC": Economics(90000, 19.95e6, 21e6, 35e9, 0.025, market_beta=1.0),
     "ETH": Economics(3000, 120.7e6, None, 18e9, 0.035, market_beta=0.85),
@@ -214,8 +214,8 @@ class Market:
 
     # -- the universe -------------------------------------------------------------------------
     @staticmethod
-    def coins() -> tuple[Coin, ...]:
-        return COINS
+    def coins() -> tuple[Listing, ...]:
+        return UNIVERSE
 
     @staticmethod
     def knows(ticker: str) -> bool:

@@ -14,9 +14,9 @@ import re
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
-from providers.coins import BY_TICKER, COINS
-
 from .limits import SlidingWindow
+from . import listings
+from .listings import BY_TICKER, UNIVERSE
 from .market import DAY, Market
 from .server import ProviderApp, Refusal, Request, Response, Route, text_answer
 from .wire import iso_s, rfc822
@@ -114,11 +114,6 @@ def plain_name(ticker: str) -> str:
     return re.sub(r"\s*\(.*?\)", "", BY_TICKER[ticker].name).strip()
 
 
-def tag_slug(ticker: str) -> str:
-    """Cointelegraph's tag for a coin: its name, lower case, words joined by hyphens."""
-    return re.sub(r"[^a-z0-9]+", "-", plain_name(ticker).lower()).strip("-")
-
-
 def money(value: float) -> str:
     if value >= 100:
         return f"${value:,.0f}"
@@ -165,7 +160,7 @@ class Article:
 class Newsroom:
     """Writes every desk's articles from the market; the same slot always gives the same story."""
 
-    _weights = [1.0 / c.rank ** 0.9 for c in COINS]
+    _weights = [1.0 / c.rank ** 0.9 for c in UNIVERSE]
 
     def __init__(self, market: Market, seed: int):
         self.market = market
@@ -197,7 +192,7 @@ class Newsroom:
         published = int(slot * period + rng.uniform(0.0, 0.9) * period)
         if published > now or (before is not None and published >= before):
             return None
-        coin = ticker or rng.choices(COINS, weights=self._weights)[0].ticker
+        coin = ticker or rng.choices(UNIVERSE, weights=self._weights)[0].ticker
         if only is not None and coin not in only:
             return None
         return self._write(rng, desk, slot, published, coin)
@@ -335,7 +330,7 @@ class CointelegraphFeed(RSSFeed):
     title = "Cointelegraph.com News"
     site = "https://cointelegraph.com"
     description = "Cointelegraph covers fintech, blockchain and Bitcoin (simulated)."
-    tags = {tag_slug(c.ticker): c.ticker for c in COINS}
+    tags = listings.COINTELEGRAPH       # tag -> ticker
 
     def routes(self) -> list[Route]:
         return [Route("GET", "/rss", self.latest), Route("GET", "/rss/", self.latest),
