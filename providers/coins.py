@@ -1,7 +1,8 @@
 """The coin universe: the top coins by market cap and what each venue calls them.
 
-Real-world facts, kept in one table so provider modules and the simulator agree on them. A
-provider module builds its symbol map from its column; a blank means "not listed there".
+Real-world facts, kept in one table so provider modules agree on them. A provider module builds
+its symbol map from its column; a blank means "not listed there". The simulator keeps its own
+tables (sim/listings.py) and tests/test_sim_tables.py names every place the two differ.
 Exchanges quote in USDT (Binance, OKX, KuCoin, Bybit) or USD (Coinbase, Kraken).
 """
 from __future__ import annotations
@@ -73,7 +74,7 @@ COINS: tuple[Coin, ...] = (
     Coin("ALGO", "Algorand", 35, "algorand", "algo-algorand", "algorand", "ALGOUSD"),
     Coin("VET", "VeChain", 36, "vechain", "vet-vechain", "vechain", "",
          coinbase=False),
-    Coin("RENDER", "Render", 37, "render-token", "render-render", "render-token", "RENDERUSD"),
+    Coin("RENDER", "Render", 37, "render-token", "rndr-render-token", "render-token", "RENDERUSD"),
     Coin("OP", "Optimism", 38, "optimism", "op-optimism", "optimism", "OPUSD"),
     Coin("INJ", "Injective", 39, "injective-protocol", "inj-injective-protocol",
          "injective-protocol", "INJUSD"),
@@ -82,15 +83,15 @@ COINS: tuple[Coin, ...] = (
     Coin("TAO", "Bittensor", 41, "bittensor", "tao-bittensor", "bittensor", "TAOUSD",
          coinbase=False),
     Coin("ENA", "Ethena", 42, "ethena", "ena-ethena", "ethena", "ENAUSD"),
-    Coin("WLD", "Worldcoin", 43, "worldcoin-wld", "wld-worldcoin-org", "worldcoin-org", "WLDUSD"),
+    Coin("WLD", "Worldcoin", 43, "worldcoin-wld", "wld-worldcoin", "worldcoin-org", "WLDUSD"),
     Coin("SEI", "Sei", 44, "sei-network", "sei-sei", "sei", "SEIUSD"),
     Coin("BONK", "Bonk", 45, "bonk", "bonk-bonk", "bonk1", "BONKUSD"),
     Coin("TIA", "Celestia", 46, "celestia", "tia-celestia", "celestia", "TIAUSD"),
     Coin("JUP", "Jupiter", 47, "jupiter-exchange-solana", "jup-jupiter", "jupiter", "JUPUSD"),
-    Coin("FET", "Artificial Superintelligence Alliance", 48, "fetch-ai", "fet-fetchai",
+    Coin("FET", "Artificial Superintelligence Alliance", 48, "fetch-ai", "fet-fetch-ai",
          "fetch-ai", "FETUSD"),
     Coin("QNT", "Quant", 49, "quant-network", "qnt-quant", "quant", "QNTUSD", bybit=False),
-    Coin("STX", "Stacks", 50, "blockstack", "stx-stacks", "stacks", "STXUSD"),
+    Coin("STX", "Stacks", 50, "blockstack", "stx-blockstack", "stacks", "STXUSD"),
 )
 
 BY_TICKER: dict[str, Coin] = {c.ticker: c for c in COINS}
