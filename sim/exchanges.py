@@ -439,7 +439,7 @@ class Kraken(Exchange):
     server_header = "cloudflare"
     required_fields = frozenset({"c", "result"})
     profile = VenueProfile(offset_bps=2.5, spread_bps=1.0, volume_share=0.03, trade_usd=900)
-    altnames = listings.KRAKEN
+    altnames = listings.KRAKEN               # request altname -> KrakenPair
 
     def __init__(self, market, **context):
         super().__init__(market, **context)

@@ -99,9 +99,12 @@ def test_importing_the_simulator_loads_nothing_of_the_product():
 
 # ---------------------------------------------------------------------------- the tables
 
+def flip(table: dict[str, str]) -> dict[str, str]:
+    return {ticker: key for key, ticker in table.items()}
+
+
 def sim_tables() -> dict[str, dict[str, str]]:
     """provider -> {ticker: what the simulated venue calls it}, from sim/listings.py."""
-    flip = lambda table: {t: key for key, t in table.items()}     # noqa: E731
     return {
         "coingecko": flip(listings.COINGECKO), "coinpaprika": flip(listings.COINPAPRIKA),
         "coincap": flip(listings.COINCAP),
@@ -146,8 +149,11 @@ def differences(product: dict[str, dict[str, str]],
     return out
 
 
+def shown(value: str | None) -> str:
+    return "not listed" if value is None else repr(value)
+
+
 def describe(diffs) -> str:
-    shown = lambda v: "not listed" if v is None else repr(v)      # noqa: E731
     lines = [f"  {p:<18} {t:<7} product={shown(a):<34} sim={shown(b)}" for p, t, a, b in diffs]
     return (f"{len(diffs)} difference(s) between the product's tables (providers/) and the "
             f"simulator's (sim/listings.py):\n" + "\n".join(lines))
