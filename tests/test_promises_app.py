@@ -86,10 +86,23 @@ def saved_totals(data_dir: Path) -> dict:
     return json.loads(row[0])["totals"] if row else {}
 
 
+def saved_answers(data_dir: Path) -> int:
+    """How many answers the background thread has written."""
+    path = data_dir / "answers.sqlite"
+    if not path.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as conn:
+            return conn.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
 def test_metrics_survive_kill_9_once_the_background_flush_ran(app_launcher, sim_server,
                                                              tmp_path):
-    """No shutdown hook runs on SIGKILL: what survives is what the background thread wrote
-    (every 5 s). Then a SIGTERM ends the restarted app with exit code 0."""
+    """No shutdown hook runs on SIGKILL: what survives is what the background threads wrote
+    (metrics every 5 s, answers every 2 s). Then a SIGTERM ends the restarted app with exit
+    code 0."""
     first = app_launcher(sim_server, tmp_path)
     try:
         coins = ["LINK", "DOT", "AVAX", "XLM"]
@@ -99,6 +112,8 @@ def test_metrics_survive_kill_9_once_the_background_flush_ran(app_launcher, sim_
         assert (perf["requests"], perf["upstream_calls"]) == (8, 4), perf
         poll("the background flush writing the 8 requests",
              lambda: saved_totals(tmp_path / "data").get("requests") == 8)
+        poll("the background flush writing the 4 quotes",
+             lambda: saved_answers(tmp_path / "data") == 4)
     finally:
         first.process.send_signal(signal.SIGKILL)
         first.process.wait(timeout=15)
@@ -115,6 +130,7 @@ def test_metrics_survive_kill_9_once_the_background_flush_ran(app_launcher, sim_
     assert (p["requests"], p["upstream_calls"], p["cache_hit_rate"]) == (8, 4, 0.5), p
     calls = {d["name"]: d["upstream_calls"] for d in status["providers_detailed"]}
     assert sum(calls.values()) == 4, calls
+    assert status["cache"]["entries_by_kind"] == {"quote": 4}
 
 
 # -- API keys: sent upstream, never logged, returned or stored -----------------------------------

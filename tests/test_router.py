@@ -212,7 +212,7 @@ def test_deadline_bounds_a_call(make_router, sim):
     lambda r: r.get_quote("NOTACOIN"),
     lambda r: r.get_quote(None),
     lambda r: r.get_quotes([]),
-    lambda r: r.get_quotes(["BTC"] * 51 + ["X"]),
+    lambda r: r.get_quotes(["BTC"] * 51),                 # listed, but one too many
     lambda r: r.get_candles("BTC", "2h", 10),
     lambda r: r.get_candles("BTC", "1h", 0),
     lambda r: r.get_candles("BTC", "1h", 501),
