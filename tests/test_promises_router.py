@@ -110,8 +110,15 @@ def test_breaker_opens_after_three_failures_for_15_s_doubling_up_to_5_min(make_r
     assert calls() == 3 and router.health["okx"].state() == "down"
     assert opened.retry_after == pytest.approx(15, abs=0.01)
 
+    # While it is open, the error says when it reopens, in whole seconds rounded up (as the
+    # REST Retry-After header does).
+    opened_at = clock()
+    clock.advance(0.6)
+    waiting = failed_quote()
+    assert calls() == 3 and waiting.retry_after == pytest.approx(14.4, abs=0.01)
+    assert str(waiting).endswith("retry in 15 s"), str(waiting)
+
     for period in (15, 30, 60, 120, 240, 300, 300):
-        opened_at = clock()
         assert opened.retry_after == pytest.approx(period, abs=0.01)
         clock.set(opened_at + period - EPS)
         n = calls()
@@ -119,6 +126,7 @@ def test_breaker_opens_after_three_failures_for_15_s_doubling_up_to_5_min(make_r
         assert calls() == n, f"okx called {EPS} s before its {period} s open period ended"
         assert refused.reasons["okx"].startswith("breaker open until"), refused.reasons
         clock.set(opened_at + period + EPS)
+        opened_at = clock()
         opened = failed_quote()                   # the half-open probe goes, fails, reopens
         assert calls() == n + 1, f"no probe after a {period} s open period"
 
@@ -142,7 +150,7 @@ def test_half_open_breaker_lets_exactly_one_probe_through(make_router, sim):
         with pytest.raises(NoProviderAvailable):
             router.get_quote("BTC")
     sim.clear_faults("okx")
-    sim.set_latency("okx", 1.0)                   # the probe is still out when the second asks
+    sim.set_latency("okx", 2.0)                   # the probe is still out when the second asks
     clock.advance(15 + EPS)
     before = sim.stats("okx")["requests"]
     barrier = threading.Barrier(2)
