@@ -204,7 +204,9 @@ def test_no_provider_is_503_with_retry_after_and_reasons(app_launcher, sim_serve
     retry = resp.headers["Retry-After"]
     assert retry.isdigit() and int(retry) >= 1
     body = resp.json()
-    assert body["error"] == "no_provider_available" and "retry in" in body["detail"]
+    assert body["error"] == "no_provider_available"
+    assert body["detail"].endswith(f"retry in {retry} s"), (retry, body["detail"])
+    assert int(retry) - 1 <= body["retry_after_s"] <= int(retry)
     assert {"binance", "kraken", "coingecko"} <= set(body["providers"])
     assert all(body["providers"].values())
     assert recovered.status_code == 200 and recovered.json()["symbol"] == "ETC"
