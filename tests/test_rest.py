@@ -264,9 +264,10 @@ def test_sigterm_saves_answers_and_metrics_for_the_next_start(app_launcher, sim_
     try:
         status = get(second, "/api/system/status").json()
     finally:
-        second.stop()
-    assert status["cache"]["entries_by_kind"].get("quote", 0) >= 1
-    assert status["performance"]["requests"] >= 1
+        assert second.stop() == 0, second.log()
+    assert status["cache"]["entries_by_kind"] == {"quote": 1}           # QNT
+    perf = status["performance"]
+    assert (perf["requests"], perf["upstream_calls"]) == (1, 1), perf
 
 
 # -- the user's checklist -------------------------------------------------------------------------
