@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import logging
 import os
+import signal
 import threading
 
 log = logging.getLogger("app")
@@ -118,6 +119,8 @@ def main(argv: list[str] | None = None) -> None:
              "simulated" if sim else "live")
     if args.mcp or os.environ.get("GRADIO_MCP_SERVER", "").lower() == "true":
         log.info("MCP server at http://%s:%d/gradio_api/mcp/", host, port)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _exit_cleanly)
     try:
         server.run()
     finally:
@@ -126,6 +129,13 @@ def main(argv: list[str] | None = None) -> None:
             sim.stop()
     if not server.started:
         raise SystemExit(f"could not serve on {host}:{port} (see the log above)")
+
+
+def _exit_cleanly(signum, frame) -> None:
+    """After its graceful shutdown uvicorn raises the signal again for the handler it found:
+    this one ends the process with status 0 instead of dying of SIGTERM (-15) or a
+    KeyboardInterrupt traceback."""
+    raise SystemExit(0)
 
 
 if __name__ == "__main__":

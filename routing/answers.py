@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from providers.base import Candle, FearGreed, NewsItem, Quote, TopCoin
 
@@ -28,8 +28,8 @@ class Stored:
     source: str
     fetched_at: float          # epoch seconds when it came from upstream
 
-    def age(self, now: float | None = None) -> float:
-        return max(0.0, (time.time() if now is None else now) - self.fetched_at)
+    def age(self, now: float) -> float:
+        return max(0.0, now - self.fetched_at)
 
 
 def encode(value: Any) -> Any:
@@ -45,8 +45,12 @@ def decode(data: Any) -> Any:
 
 
 class AnswerStore:
-    def __init__(self, path: Path | None, flush_every_s: float = 2.0):
+    """`clock` stamps new answers (epoch seconds); the router reads ages with the same clock."""
+
+    def __init__(self, path: Path | None, flush_every_s: float = 2.0,
+                 clock: Callable[[], float] = time.time):
         self.path = path
+        self.clock = clock
         self._lock = threading.Lock()
         self._items: dict[str, Stored] = {}
         self._dirty: set[str] = set()
@@ -62,7 +66,7 @@ class AnswerStore:
         return self._items.get(key)
 
     def put(self, key: str, value: Any, source: str, fetched_at: float | None = None) -> Stored:
-        item = Stored(key, value, source, time.time() if fetched_at is None else fetched_at)
+        item = Stored(key, value, source, self.clock() if fetched_at is None else fetched_at)
         with self._lock:
             self._items[key] = item
             self._dirty.add(key)

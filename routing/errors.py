@@ -1,6 +1,8 @@
 """Errors the router raises to callers: bad input (a 400) and no provider available (a 503)."""
 from __future__ import annotations
 
+import math
+
 
 class InvalidInput(ValueError):
     """A caller's parameter is not acceptable; never sent upstream."""
@@ -23,7 +25,7 @@ class NoProviderAvailable(RuntimeError):
         self.retry_after = max(1.0, retry_after)
         listed = "; ".join(f"{p}: {r}" for p, r in reasons.items()) or "no provider offers it"
         super().__init__(f"no provider could answer {what} ({listed}); "
-                         f"retry in {self.retry_after:.0f} s")
+                         f"retry in {math.ceil(self.retry_after)} s")   # as Retry-After
 
     def to_dict(self) -> dict:
         return {"error": "no_provider_available", "detail": str(self),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from typing import Callable
 
 from pyrate_limiter import Duration, InMemoryBucket, Limiter, Rate, RateItem
 
@@ -53,11 +54,14 @@ class ProviderBudget:
 
 
 class ProviderHealth:
-    """Cooldown (from rate limits and bans) and breaker (from failures) for one provider."""
+    """Cooldown (from rate limits and bans) and breaker (from failures) for one provider.
+    `clock` gives epoch seconds (injectable so tests can step time); the budget keeps the real
+    clock, because pyrate-limiter keeps its own."""
 
-    def __init__(self, name: str, rate_limit: RateLimit):
+    def __init__(self, name: str, rate_limit: RateLimit, clock: Callable[[], float] = time.time):
         self.name = name
         self.rate_limit = rate_limit
+        self.clock = clock
         self.budget = ProviderBudget(rate_limit)
         self._lock = threading.Lock()
         self.blocked_until = 0.0          # epoch seconds; set by 429 / ban / refused access
@@ -72,7 +76,7 @@ class ProviderHealth:
     # -- reacting to outcomes -----------------------------------------------------------------
     def block(self, seconds: float, state: str, reason: str) -> None:
         with self._lock:
-            self.blocked_until = max(self.blocked_until, time.time() + seconds)
+            self.blocked_until = max(self.blocked_until, self.clock() + seconds)
             self.block_state, self.block_reason = state, reason
             self.probe_in_flight = False
 
@@ -86,13 +90,14 @@ class ProviderHealth:
 
     def failure(self, reason: str) -> None:
         with self._lock:
+            now = self.clock()
             self.consecutive_failures += 1
             self._note(False)
-            half_open = self.open_until and time.time() >= self.open_until
+            half_open = self.open_until and now >= self.open_until
             if half_open or self.consecutive_failures >= BREAKER_THRESHOLD:
                 self.opens += 1
                 period = min(BREAKER_MAX_S, BREAKER_BASE_S * 2 ** (self.opens - 1))
-                self.open_until = time.time() + period
+                self.open_until = now + period
                 self.block_reason = reason
             self.probe_in_flight = False
 
@@ -109,7 +114,7 @@ class ProviderHealth:
     # -- asking ---------------------------------------------------------------------------
     def unavailable_reason(self, now: float | None = None) -> str | None:
         """Why this provider must be skipped now, or None when it may be tried."""
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         if now < self.blocked_until:
             return f"{self.block_state.replace('_', ' ')} until {_clock(self.blocked_until)} " \
                    f"({self.block_reason})"
@@ -123,7 +128,7 @@ class ProviderHealth:
     def claim(self) -> bool:
         """Claim the right to call: false when a half-open probe is already out."""
         with self._lock:
-            if self.open_until and time.time() >= self.open_until:
+            if self.open_until and self.clock() >= self.open_until:
                 if self.probe_in_flight:
                     return False
                 self.probe_in_flight = True
@@ -137,7 +142,7 @@ class ProviderHealth:
         return max(0.1, (sum(self.recent) + 3) / (len(self.recent) + 3))
 
     def state(self, now: float | None = None) -> str:
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         if now < self.blocked_until:
             return self.block_state or "rate_limited"
         if self.open_until and now < self.open_until:
@@ -155,7 +160,7 @@ class ProviderHealth:
 
     def restore(self, data: dict) -> None:
         """Bring back cooldowns and open breakers that outlive a restart."""
-        now = time.time()
+        now = self.clock()
         if data.get("blocked_until", 0) > now:
             self.blocked_until = data["blocked_until"]
             self.block_state = data.get("block_state", "rate_limited")

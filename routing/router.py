@@ -56,7 +56,10 @@ class Answer:
 class Router:
     def __init__(self, providers: Iterable[Provider], session: RoutedSession, metrics: Metrics,
                  answers: AnswerStore, *, disabled: dict[str, str] | None = None,
-                 deadline_s: float = DEADLINE_S):
+                 deadline_s: float = DEADLINE_S, clock: Callable[[], float] = time.time):
+        """`clock` (epoch seconds) is read for every age, deadline, cooldown and breaker; give
+        `answers` the same one. Tests inject a clock they can step."""
+        self.clock = clock
         self.session = session
         self.metrics = metrics
         self.answers = answers
@@ -83,9 +86,10 @@ class Router:
     # -- set-up ---------------------------------------------------------------------------------
     def add(self, provider: Provider) -> None:
         name = provider.name
-        health = ProviderHealth(name, provider.rate_limit)
+        health = ProviderHealth(name, provider.rate_limit, clock=self.clock)
         provider.http = ProviderHTTP(self.session, name, budget=health.budget.try_spend,
-                                     on_send=self._on_send, on_cache_hit=self._on_http_hit)
+                                     on_send=self._on_send, on_cache_hit=self._on_http_hit,
+                                     clock=self.clock)
         self.providers[name] = provider
         self.health[name] = health
         self._known = {}
@@ -131,17 +135,18 @@ class Router:
         errors: dict[str, str] = {}
         failure: NoProviderAvailable | None = None
         missing = []
+        now = self.clock()
         for t in tickers:
             hit = self.answers.get(f"{KIND_QUOTE}:{t}")
-            if hit is not None and hit.age() < ttl:
-                out[t] = _answer(hit, cached=True)
+            if hit is not None and hit.age(now) < ttl:
+                out[t] = _answer(hit, now, cached=True)
             else:
                 missing.append(t)
         if out:
             log.info("Cache hit quotes %s", ",".join(out))
-        deadline = time.time() + self.deadline_s
+        deadline = now + self.deadline_s
         reasons: dict[str, str] = {}
-        while missing and time.time() < deadline:
+        while missing and self.clock() < deadline:
             batchers = [p for p in self.providers.values()
                         if p.supports(KIND_QUOTES) and any(p.lists(t) for t in missing)]
             got = None
@@ -159,7 +164,7 @@ class Router:
             for t, q in quotes.items():
                 if t in missing:
                     stored = self.answers.put(f"{KIND_QUOTE}:{t}", q, p.name)
-                    out[t] = _answer(stored, cached=self._tl.sends == 0)
+                    out[t] = _answer(stored, self.clock(), cached=self._tl.sends == 0)
                     missing.remove(t)
         sends = self._tl.sends          # upstream calls of the batch step; singles add theirs
         for t in list(missing):
@@ -250,15 +255,16 @@ class Router:
         `candidates` is only evaluated on a miss, so a hit stays cheap."""
         start = time.perf_counter()
         hit = self.answers.get(key)
-        if _fresh(hit, ttl, enough):
+        if _fresh(hit, self.clock(), ttl, enough):
             return self._hit(hit, what, start, record)
         with self._key_lock(key):
             hit = self.answers.get(key)
-            if _fresh(hit, ttl, enough):
+            now = self.clock()
+            if _fresh(hit, now, ttl, enough):
                 return self._hit(hit, what, start, record)
             self._tl.sends = self._tl.http_hits = 0
             reasons: dict[str, str] = {}
-            deadline = time.time() + self.deadline_s
+            deadline = now + self.deadline_s
             providers = candidates()
             for p in self._order(kind, providers, reasons):
                 ok, value = self._attempt(p, kind, what, lambda p=p: call(p), deadline, reasons,
@@ -269,24 +275,26 @@ class Router:
                     if record:
                         self.metrics.user_request((time.perf_counter() - start) * 1000,
                                                   cache_hit=cached)
-                    return _answer(stored, cached=cached)
+                    return _answer(stored, self.clock(), cached=cached)
             if hit is not None:
+                now = self.clock()
                 log.warning("Serving stale %s from %s (age %.0f s): %s", what, hit.source,
-                            hit.age(), "; ".join(f"{k}: {v}" for k, v in reasons.items()))
+                            hit.age(now), "; ".join(f"{k}: {v}" for k, v in reasons.items()))
                 if record:
                     self.metrics.user_request((time.perf_counter() - start) * 1000,
                                               cache_hit=True, stale=True)
-                return _answer(hit, cached=True, stale=True)
+                return _answer(hit, now, cached=True, stale=True)
             if record:
                 self.metrics.user_request((time.perf_counter() - start) * 1000, cache_hit=False,
                                           error=True)
             raise NoProviderAvailable(what, reasons, self._retry_after(providers))
 
     def _hit(self, hit: Stored, what: str, start: float, record: bool) -> Answer:
-        log.info("Cache hit %s (%s, age %.1f s)", what, hit.source, hit.age())
+        now = self.clock()
+        log.info("Cache hit %s (%s, age %.1f s)", what, hit.source, hit.age(now))
         if record:
             self.metrics.user_request((time.perf_counter() - start) * 1000, cache_hit=True)
-        return _answer(hit, cached=True)
+        return _answer(hit, now, cached=True)
 
     def _weight(self, p: Provider) -> float:
         h = self.health[p.name]
@@ -297,7 +305,7 @@ class Router:
     def _order(self, kind: str, candidates: list[Provider], reasons: dict[str, str]) -> list[Provider]:
         """Available candidates: the SWRR pick first, then the rest by weight. Records why the
         others are skipped."""
-        now = time.time()
+        now = self.clock()
         ready: dict[str, float] = {}
         for p in candidates:
             why = self.health[p.name].unavailable_reason(now)
@@ -325,7 +333,7 @@ class Router:
         """One try on one provider; every failure is turned into a reason and a health verdict."""
         name = p.name
         h = self.health[name]
-        if time.time() >= deadline:
+        if self.clock() >= deadline:
             reasons[name] = "not tried: the call's deadline passed"
             return False, None
         if not h.claim():
@@ -377,7 +385,7 @@ class Router:
         return True, value
 
     def _retry_after(self, candidates: list[Provider]) -> float:
-        now = time.time()
+        now = self.clock()
         waits = []
         for p in candidates:
             h = self.health[p.name]
@@ -389,7 +397,7 @@ class Router:
     # -- status ---------------------------------------------------------------------------------
     def provider_status(self) -> list[dict]:
         """One record per known provider, enabled or not, every number measured."""
-        now = time.time()
+        now = self.clock()
         rows = []
         for name, p in self.providers.items():
             h = self.health[name]
@@ -440,12 +448,13 @@ def _one_quote(p: Provider, ticker: str) -> Any:
     return quotes[ticker]
 
 
-def _fresh(hit: Stored | None, ttl: float, enough: Callable[[Any], bool] | None) -> bool:
-    return hit is not None and hit.age() < ttl and (enough is None or enough(hit.value))
+def _fresh(hit: Stored | None, now: float, ttl: float,
+           enough: Callable[[Any], bool] | None) -> bool:
+    return hit is not None and hit.age(now) < ttl and (enough is None or enough(hit.value))
 
 
-def _answer(s: Stored, *, cached: bool, stale: bool = False) -> Answer:
-    return Answer(s.value, s.source, s.fetched_at, cached, stale, round(s.age(), 3))
+def _answer(s: Stored, now: float, *, cached: bool, stale: bool = False) -> Answer:
+    return Answer(s.value, s.source, s.fetched_at, cached, stale, round(s.age(now), 3))
 
 
 def _replace_value(a: Answer, value: Any) -> Answer:

@@ -99,8 +99,10 @@ class ProviderHTTP:
     def __init__(self, session: RoutedSession, name: str,
                  budget: Callable[[int], bool] | None = None,
                  on_send: Callable[[str, float, int | None], None] | None = None,
-                 on_cache_hit: Callable[[str], None] | None = None):
+                 on_cache_hit: Callable[[str], None] | None = None,
+                 clock: Callable[[], float] = time.time):
         self.session = session
+        self.clock = clock               # the router's clock, which its deadlines are read on
         self.name = name
         self.budget = budget
         self.on_send = on_send
@@ -116,7 +118,7 @@ class ProviderHTTP:
         deadline = getattr(self.local, "deadline", None)
         read = READ_TIMEOUT_S
         if deadline is not None:
-            read = max(0.2, min(READ_TIMEOUT_S, deadline - time.time()))
+            read = max(0.2, min(READ_TIMEOUT_S, deadline - self.clock()))
         _ctx.provider, _ctx.weight, _ctx.budget = self.name, weight, self.budget
         _ctx.on_send = (lambda ms, status: self.on_send(self.name, ms, status)) \
             if self.on_send else None

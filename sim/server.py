@@ -307,6 +307,12 @@ class ProviderServer:
                     "faulted": self.faulted, "by_path": dict(self.by_path),
                     "by_status": {str(k): v for k, v in sorted(self.by_status.items())}}
 
+    def header_values(self, name: str) -> dict[str, int]:
+        """Values the clients sent in header `name`, with how often: lets a test see that a key
+        travels upstream (and how)."""
+        with self._lock:
+            return {v: n for (k, v), n in self.headers_seen.items() if k == name.lower()}
+
     def state(self) -> dict:
         with self._lock:
             return {"provider": self.name, "base_url": self.base_url,
@@ -326,6 +332,7 @@ class ProviderServer:
         self.faulted = 0
         self.by_path: Counter[str] = Counter()
         self.by_status: Counter[int] = Counter()
+        self.headers_seen: Counter[tuple[str, str]] = Counter()   # (lower-case name, value)
 
     def _wake_sleepers(self) -> None:
         """Let requests held by a timeout fault go (on clear, reset and stop)."""
@@ -348,6 +355,7 @@ class ProviderServer:
             fault, gate, (latency, jitter), wake = self.fault, self.gate, self.latency, self._wake
             self.requests += 1
             self.by_path[path] += 1
+            self.headers_seen.update((k.lower(), v) for k, v in handler.headers.items())
         if fault is not None and self._jitter.random() >= fault.probability:
             fault = None
         req = Request(method, path, query, handler.headers, now)

@@ -126,6 +126,10 @@ class Simulator:
         for server in self.servers.values():
             server.reset()
 
+    def header_values(self, provider: str, name: str) -> dict[str, int]:
+        """Values one provider received in request header `name` since the last reset."""
+        return self.server(provider).header_values(name)
+
     def stats(self, provider: str | None = None) -> dict:
         """Per provider: requests, rate_limited (refusals sent), faulted, by_path, by_status."""
         if provider:

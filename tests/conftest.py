@@ -92,23 +92,25 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch_app(sim, root: Path, sentiment_model: str = "none", timeout: float = 60.0) -> AppServer:
-    """Start `python app.py` on a free port with providers from `sim`, state in root/data, and
-    /ws ticks every second; return once GET /api/health answers (fail with the app's log)."""
+def launch_app(sim, root: Path, sentiment_model: str = "none", timeout: float = 60.0, *,
+               args: tuple[str, ...] = (), extra_env: dict[str, str] | None = None) -> AppServer:
+    """Start `python app.py [args]` on a free port with providers from `sim` (none when `sim` is
+    None), state in root/data, /ws ticks every second and `extra_env` on top; return once GET
+    /api/health answers (fail with the app's log)."""
     import subprocess
     import time
 
     port = _free_port()
-    env = {**os.environ, **sim.env(),
+    env = {**os.environ, **(sim.env() if sim is not None else {}),
            "DATA_DIR": str(root / "data"), "SENTIMENT_MODEL": sentiment_model,
            "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
            "GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_TEMP_DIR": str(root / "gradio"),
            "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
-           "NO_PROXY": "127.0.0.1,localhost", "WS_TICK_S": "1"}
+           "NO_PROXY": "127.0.0.1,localhost", "WS_TICK_S": "1", **(extra_env or {})}
     log_path = root / f"app-{port}.log"
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env,
-                                   stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen([sys.executable, str(ROOT / "app.py"), *args], cwd=ROOT,
+                                   env=env, stdout=log, stderr=subprocess.STDOUT)
     server = AppServer(f"http://127.0.0.1:{port}", sim, process, log_path)
     deadline = time.monotonic() + timeout
     while True:

@@ -51,9 +51,15 @@ def wait_for_model(url: str, timeout: float = 30.0) -> dict:
         time.sleep(0.2)
 
 
+QUOTE_SOURCES = {"binance", "coinbase", "kraken", "okx", "kucoin", "bybit", "coinpaprika",
+                 "cryptocompare", "coingecko"}
+
+
 def check_price(p: dict, symbol: str) -> None:
     assert PRICE_KEYS <= set(p), p
     assert p["symbol"] == symbol and p["price"] > 0 and p["quote_currency"] in ("USD", "USDT")
+    assert p["source"] in QUOTE_SOURCES and p["stale"] is False and p["age_s"] >= 0, p
+    assert abs(p["timestamp"] - time.time()) < 3600, p
 
 
 def check_ohlc(r: dict) -> None:
@@ -84,13 +90,24 @@ def check_fear_greed(r: dict) -> None:
 
 
 def check_providers(rows: list[dict]) -> None:
-    assert {"binance", "coingecko", "kraken"} <= {p["name"] for p in rows}
-    assert all("state" in p for p in rows)
+    states = {p["name"]: p["state"] for p in rows}
+    assert set(states) == QUOTE_SOURCES | {"coincap", "alternative_me", "coindesk",
+                                           "cointelegraph"}
+    assert states["coincap"] == "disabled"             # no COINCAP_API_KEY in the test env
+    assert {s for n, s in states.items() if n != "coincap"} <= {"online", "degraded",
+                                                                "cooldown"}, states
+    gecko = next(p for p in rows if p["name"] == "coingecko")
+    assert (gecko["base_weight"], gecko["rate_limit"]["budget"]) == (0.2, 24)
 
 
 def check_status(r: dict) -> None:
-    assert {"overall_health", "providers_detailed", "ai_models", "infrastructure",
-            "error_details", "performance", "timestamp"} <= set(r)
+    assert r["overall_health"] in ("online", "degraded"), r["overall_health"]
+    assert len(r["providers_detailed"]) == 13
+    perf = r["performance"]
+    assert perf["requests"] >= 1 and perf["upstream_calls"] >= 1
+    assert 0 <= perf["cache_hit_rate"] <= 1 and perf["avg_response_ms"] > 0
+    assert r["infrastructure"]["cache_backend"] == "sqlite"
+    assert abs(r["timestamp"] - time.time()) < 60
 
 
 def check_news(symbol: str, limit: int):
