@@ -36,7 +36,7 @@ pick_python() {
       return 0
     fi
   done
-  say "Python $SUPPORTED_PYTHON not found (python3 is $(python3 --version 2>&1)); set PYTHON=/path/to/python$SUPPORTED_PYTHON"
+  say "no Python $SUPPORTED_PYTHON among: ${PYTHON:-python3 python$SUPPORTED_PYTHON}; set PYTHON=/path/to/python$SUPPORTED_PYTHON"
   return 1
 }
 
