@@ -1,7 +1,10 @@
 """Assertions several test modules share."""
 from __future__ import annotations
 
+import os
 import time
+
+import pytest
 
 
 def assert_candle_series(candles, count: int, step_s: int) -> None:
@@ -13,3 +16,14 @@ def assert_candle_series(candles, count: int, step_s: int) -> None:
     for c in candles:
         assert c.low <= min(c.open, c.close) <= max(c.open, c.close) <= c.high
         assert c.volume >= 0
+
+
+def require(ok: bool, reason: str) -> None:
+    """A missing tool (browser, server) skips a test on a developer's machine, with the reason,
+    but fails it under CI=true, where scripts/test installs everything and a skip would hide a
+    broken setup."""
+    if ok:
+        return
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"{reason} (CI=true: scripts/test should have installed it)", pytrace=False)
+    pytest.skip(f"{reason}; run `bash scripts/test` to set it up")
