@@ -3,13 +3,16 @@ metrics. `build_router()` assembles it from the environment."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
+from typing import Callable
 
 from providers import REGISTRY, enabled_names, provider_class
 
 from .answers import AnswerStore
 from .errors import InvalidInput, NoProviderAvailable
 from .metrics import Metrics
+from .quotebook import QuoteBook
 from .router import Answer, Router
 from .session import build_session
 
@@ -17,14 +20,17 @@ __all__ = ["Answer", "InvalidInput", "NoProviderAvailable", "Router", "build_rou
 
 
 def build_router(data_dir: str | Path | None = None, env: dict[str, str] | None = None,
-                 *, deadline_s: float = 10.0, persist: bool = True) -> Router:
+                 *, deadline_s: float = 10.0, persist: bool = True,
+                 clock: Callable[[], float] = time.time) -> Router:
     """One router per process: providers from the registry, filtered by `PROVIDERS` and by
-    whether their API key is set; state under `DATA_DIR` (default ./data)."""
+    whether their API key is set; state under `DATA_DIR` (default ./data). `clock` is the
+    quote book's (tests move it instead of sleeping)."""
     env = dict(os.environ if env is None else env)
     path = Path(data_dir or env.get("DATA_DIR") or "./data") if persist else None
     session = build_session(path)
     metrics = Metrics(path / "metrics.sqlite" if path else None)
     answers = AnswerStore(path / "answers.sqlite" if path else None)
+    book = QuoteBook(path / "quotes.sqlite" if path else None, clock=clock)
     wanted = set(enabled_names(env))
     providers, disabled = [], {}
     for name in REGISTRY:
@@ -36,4 +42,5 @@ def build_router(data_dir: str | Path | None = None, env: dict[str, str] | None 
         else:
             base = env.get(f"{cls.env_prefix}_BASE_URL")
             providers.append(cls(http=None, base_url=base))  # http is set by the router
-    return Router(providers, session, metrics, answers, disabled=disabled, deadline_s=deadline_s)
+    return Router(providers, session, metrics, answers, disabled=disabled, deadline_s=deadline_s,
+                  book=book)

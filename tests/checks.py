@@ -13,3 +13,16 @@ def assert_candle_series(candles, count: int, step_s: int) -> None:
     for c in candles:
         assert c.low <= min(c.open, c.close) <= max(c.open, c.close) <= c.high
         assert c.volume >= 0
+
+
+class Clock:
+    """A clock tests move by hand (the quote book's `clock=`): no sleeping, no timed asserts."""
+
+    def __init__(self, start: float | None = None):
+        self.t = time.time() if start is None else start
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
