@@ -50,6 +50,7 @@ def test_subscribe_ticks_and_unsubscribe(ws):
     for tick in ticks:
         assert tick["symbol"] == "XRP" and tick["price"] > 0 and tick["source"]
         assert {"timestamp", "quote_currency", "cached", "age_s", "stale"} <= set(tick)
+        assert tick["consensus"]["status"] == "ok" and tick["source"] in tick["consensus"]["sources"]
     send(ws, {"type": "unsubscribe", "symbol": "XRP"})
     gone = receive_until(ws, "unsubscribed")
     assert gone["symbol"] == "XRP" and gone["was_subscribed"] is True
