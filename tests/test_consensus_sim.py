@@ -73,8 +73,10 @@ def test_a_skewed_venue_never_reaches_a_caller_as_the_rotation_moves(make_router
         answers.append(router.get_quote(coins[i % len(coins)]))
     assert all(a.source != "okx" for a in answers)
     assert max(off_by(sim, a) for a in answers) < 0.01
-    assert all(a.consensus.status == "ok" for a in answers), \
-        [(a.source, a.consensus) for a in answers if a.consensus.status != "ok"]
+    # a cold-start round that met okx leaves two honest votes: degraded, said so; then ok
+    assert all(a.consensus.status in ("ok", "degraded") for a in answers[:3])
+    assert all(a.consensus.status == "ok" for a in answers[3:]), \
+        [(a.source, a.consensus) for a in answers[3:] if a.consensus.status != "ok"]
     okx = next(p for p in router.provider_status() if p["name"] == "okx")
     assert okx["outliers"] >= 1 and okx["state"] == "degraded"
     assert "above the median of" in okx["reason"]
