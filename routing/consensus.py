@@ -220,11 +220,11 @@ def consensus(quotes: Iterable[VenueQuote], usdt_usd: float | None, *,
     votes = _votes(fresh)
     centre = median([v.usd for v in votes])
     width = band([v.usd for v in votes], centre)
-    n_fresh = len(fresh)
+    n_fresh = len(fresh)             # an outlier's reason names the others: n_fresh - 1
     kept: list[tuple[VenueQuote, float]] = []
     for q, usd in fresh:
         if len(votes) >= 3 and abs(usd - centre) > width:
-            excluded[q.venue] = "outlier: " + describe((usd - centre) / centre, n_fresh)
+            excluded[q.venue] = "outlier: " + describe((usd - centre) / centre, n_fresh - 1)
         else:
             kept.append((q, usd))
     votes = _votes(kept)

@@ -343,9 +343,6 @@ class Router:
                     break
                 group = self._pick_group(pending, tried, reasons)
                 if not group:
-                    for t, unchecked in pending.items():
-                        if unchecked is not None:
-                            out[t] = unchecked
                     break
                 self._fetch_group(group, list(pending), deadline, reasons)
             finally:
@@ -353,6 +350,9 @@ class Router:
                     self._refresh_lock.release()
             tried.update(p.name for p in group)
             preferred = [p.name for p in group] + preferred
+        for t, unchecked in pending.items():       # nothing left to ask: what could not be checked
+            if unchecked is not None:
+                out[t] = unchecked
         return out
 
     def _pending(self, tickers: list[str], out: dict[str, BookQuote],
