@@ -517,3 +517,23 @@ def test_watchlist_header_marks_coins_whose_venues_disagree():
     assert disagreement(rows) == "⚠ venues disagree: BTC (okx)"
     assert disagreement(rows[1:]) == "consensus of 4 venues"
     assert disagreement([{"symbol": "X", "error": "none"}]) == ""
+
+
+def test_watchlist_shows_the_consensus_spread_and_venues_and_marks_disagreement():
+    from ui.prices import with_consensus
+
+    rows = [{"symbol": "BTC", "price": 90010.0, "source": "binance", "quote_currency": "USDT",
+             "cached": False, "age_s": 0.1, "stale": False,
+             "consensus": venues_answer()["consensus"]},
+            {"symbol": "ETH", "price": 3000.0, "source": "kraken", "quote_currency": "USD",
+             "cached": True, "age_s": 1.0, "stale": False,
+             "consensus": {"price": 3000.5, "spread_bps": 3.04, "status": "ok",
+                           "sources": ["a", "b", "c", "d"], "excluded": {}}},
+            {"symbol": "DOGE", "error": "no provider could answer quote DOGE"}]
+    df = with_consensus(tables.watchlist(rows), rows)
+    assert list(df.columns[:5]) == ["Symbol", "Price", "Consensus", "Spread (bps)", "Venues"]
+    btc, eth, doge = df.to_dict("records")
+    assert (btc["Consensus"], btc["Spread (bps)"], btc["Venues"]) == \
+        ("$90,000.00", "4.2", "⚠ 3 (okx out)")
+    assert (eth["Consensus"], eth["Spread (bps)"], eth["Venues"]) == ("$3,000.50", "3.0", "4")
+    assert doge["Consensus"] == fmt.DASH and doge["Venues"] == fmt.DASH

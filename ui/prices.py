@@ -34,7 +34,7 @@ def watchlist_view(service: MarketService, symbols: tuple[str, ...] = WATCHLIST)
     if error:
         return (tables.placeholder(tables.WATCHLIST_COLUMNS, "unavailable"),
                 section("Watchlist", error=error))
-    df = tables.watchlist(rows)
+    df = with_consensus(tables.watchlist(rows), rows)
     sources = sorted({r["source"] for r in rows if r.get("source")})
     missing = [r["symbol"] for r in rows if "error" in r]
     stale = [r["symbol"] for r in rows if r.get("stale")]
@@ -45,6 +45,27 @@ def watchlist_view(service: MarketService, symbols: tuple[str, ...] = WATCHLIST)
              f"unavailable: {', '.join(missing)}" if missing else "",
              f"refreshes every {WATCHLIST_EVERY_S:.0f} s · click a row to chart it"]
     return tables.styled(df), section("Watchlist", parts)
+
+
+def with_consensus(df, rows: list[dict]):
+    """The watchlist with each coin's consensus: its USD price, spread in bps and how many
+    venues agreed, "⚠" and the venue left out when one disagreed."""
+    if len(df) != len(rows):             # the placeholder row of an empty list
+        return df
+    prices, spreads, venues = [], [], []
+    for r in rows:
+        c = r.get("consensus") or {}
+        out = [v for v, why in (c.get("excluded") or {}).items() if why.startswith("outlier")]
+        prices.append(fmt.price(c.get("price")) if c.get("price") else fmt.DASH)
+        spreads.append(f"{c['spread_bps']:.1f}" if c.get("spread_bps") is not None else fmt.DASH)
+        n = len(c.get("sources") or [])
+        venues.append((f"⚠ {n} ({', '.join(out)} out)" if out else str(n)) if c else fmt.DASH)
+    at = list(df.columns).index("Price") + 1 if "Price" in df.columns else len(df.columns)
+    df = df.copy()
+    df.insert(at, "Venues", venues)
+    df.insert(at, "Spread (bps)", spreads)
+    df.insert(at, "Consensus", prices)
+    return df
 
 
 def disagreement(rows: list[dict]) -> str:
