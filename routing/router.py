@@ -11,6 +11,10 @@ back the total) picks the first provider, so consecutive misses spread over all 
 in proportion to their weights, deterministically, and a slow, failing or nearly-spent provider
 is picked less. If it fails, the remaining candidates are tried by descending weight until one
 answers or the call's deadline passes.
+
+Quotes go through the quote book: the picked venue answers with its whole snapshot, kept per
+(venue, coin), and a quote is served only once the other fresh venues confirm it (see
+`_fill_quotes` and routing/consensus.py). Every price answer carries that consensus.
 """
 from __future__ import annotations
 
@@ -145,18 +149,18 @@ class Router:
             self._tl.sends = self._tl.http_hits = 0
             reasons: dict[str, str] = {}
             got = self._fill_quotes([ticker], time.time() + self.deadline_s, reasons)
-            elapsed = lambda: (time.perf_counter() - start) * 1000   # noqa: E731
+            elapsed_ms = (time.perf_counter() - start) * 1000
             if ticker in got:
                 answer = self._quote_answer(ticker, got[ticker], cached=self._tl.sends == 0)
-                self.metrics.user_request(elapsed(), cache_hit=answer.cached)
+                self.metrics.user_request(elapsed_ms, cache_hit=answer.cached)
                 return answer
             if hit is not None:
                 log.warning("Serving stale quote %s from %s (age %.0f s): %s", ticker,
                             hit.source, hit.age(self.book.now()),
                             "; ".join(f"{k}: {v}" for k, v in reasons.items()))
-                self.metrics.user_request(elapsed(), cache_hit=True, stale=True)
+                self.metrics.user_request(elapsed_ms, cache_hit=True, stale=True)
                 return self._quote_stored(hit, ticker, cached=True, stale=True)
-            self.metrics.user_request(elapsed(), cache_hit=False, error=True)
+            self.metrics.user_request(elapsed_ms, cache_hit=False, error=True)
             raise NoProviderAvailable(f"quote {ticker}", reasons,
                                       self._retry_after(self._quote_candidates(ticker)))
 
