@@ -495,10 +495,18 @@ class Router:
     @staticmethod
     def _snapshot(p: Provider, want: list[str]) -> dict[str, Quote]:
         """Every coin the venue lists, in one call where it has a batch route; a venue without
-        one (Coinbase Exchange) is asked for the wanted coins one by one."""
+        one (Coinbase Exchange) is asked for the wanted coins one by one. Kraken and Binance
+        refuse a whole batch over one pair they no longer list: then the wanted coins are
+        asked one by one too, and the log says so."""
+        quotes: dict[str, Quote] = {}
         if p.supports(KIND_QUOTES):
-            quotes = p.fetch_quotes(sorted(p.symbols))
-        else:
+            try:
+                quotes = p.fetch_quotes(sorted(p.symbols))
+            except UnknownSymbol as exc:
+                if not p.supports(KIND_QUOTE):
+                    raise
+                log.warning("%s refused its snapshot (%s); asking per coin", p.name, exc.message)
+        if not quotes:
             quotes = {t: p.fetch_quote(t) for t in want}
         if not any(t in quotes for t in want):
             raise UnknownSymbol(p.name, f"{', '.join(want)} missing from {p.label}'s answer")

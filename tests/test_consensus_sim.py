@@ -158,3 +158,17 @@ def test_the_book_survives_a_restart(make_router, sim, tmp_path):
         assert r2.get_quote("ETH").consensus.status == "ok"
     finally:
         r2.close()
+
+
+def test_a_venue_refusing_its_snapshot_over_one_pair_is_asked_per_coin(make_router, sim,
+                                                                       monkeypatch, caplog):
+    """Kraken fails a whole multi-pair call over one pair it does not know (a delisting): the
+    router then asks for the wanted coin alone, and the venue keeps answering."""
+    from providers.kraken import Kraken
+
+    monkeypatch.setattr(Kraken, "symbols", {**Kraken.symbols, "GONE": "GONEUSD"})
+    router = make_router("kraken")
+    a = router.get_quote("BTC")
+    assert a.source == "kraken" and a.value.price > 0
+    assert sim.stats("kraken")["requests"] == 2          # the refused batch, then BTC alone
+    assert "kraken refused its snapshot" in caplog.text
