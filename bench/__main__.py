@@ -13,7 +13,7 @@ import sys
 import threading
 from pathlib import Path
 
-from .report import judge_targets, machine_info, write_report
+from .report import judge_targets, load_previous, machine_info, write_report
 from .scenario import Config, progress, run
 
 
@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         progress("interrupted; the simulator and the app are stopped")
         return 130
     report["machine"] = machine
+    report["previous"] = load_previous(cfg.out, cfg.quick)
     report["targets"] = judge_targets(report)
     written = write_report(report, cfg.out)
     met = sum(t["met"] for t in report["targets"])

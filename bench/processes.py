@@ -174,6 +174,13 @@ class SimProcess(ManagedProcess):
         r.raise_for_status()
         return r.json()
 
+    def set_fault(self, provider: str, fault: str | None, **params) -> None:
+        """Switch a fault on one provider (None clears it), over /_sim/fault."""
+        with loopback_session() as http:
+            r = http.post(f"{self.url(provider)}/_sim/fault", json={"fault": fault, **params},
+                          timeout=5)
+        r.raise_for_status()
+
     def reset(self, provider: str | None = None) -> None:
         """Healthy again with zeroed counters and a fresh rate-limit window: one provider, or
         every one when `provider` is None."""

@@ -1,9 +1,14 @@
 """The load scenario against the app as users run it, and the whole run's order of phases.
 
 Order: simulator; in-process router micro-benchmark (machine still quiet); app started, and
-while it boots, the two CoinGecko baselines (they measure 429s, not latency); every simulated
-provider reset; the open-loop load; the app's and the simulator's counters read; the serving
-floor; everything stopped.
+while it boots, the two CoinGecko baselines (they measure 429s, not latency); a warm-up (each
+candle series of the workload and one batch of the 50 coins, as a running Space has them);
+every simulated provider reset; the open-loop load; the app's and the simulator's counters read
+(differences over the load only); the skewed-venue phase (one venue quotes every coin 5 % high
+while single prices are asked); the serving floor; everything stopped.
+
+Every price answer is checked against the truth: the simulated market is a pure function of
+(seed, coin, time), so the reference USD price at the answer's own timestamp is known here.
 """
 from __future__ import annotations
 
@@ -19,6 +24,8 @@ from pathlib import Path
 
 import requests
 
+from sim.market import Market
+
 from . import baselines
 from .clients import (CONNECTION_ERROR, ERROR_KINDS, INVALID_INPUT, NO_PROVIDER, OK,
                       RATE_LIMITED, SERVER_ERROR, TIMEOUT, Reply, gradio_call, loopback_session,
@@ -27,9 +34,11 @@ from .openloop import Timed, run_open_loop, summarize
 from .processes import AppProcess, SimProcess
 from .workload import (BAD_INPUT_EVERY, BATCH_SIZE, CANDLE_INTERVALS, CANDLE_LIMIT,
                        CANDLE_SYMBOLS, REQUEST_MIX, TICKER_POOL, ZIPF_S, PlannedRequest,
-                       build_schedule, single_price_schedule)
+                       build_schedule, price_schedule, single_price_schedule, top_tickers)
 
 BAD_INPUT_ACCEPTED = "bad_input_accepted"      # deliberate bad input answered as if valid
+SIM_SEED = 0
+OFF_LIMIT = 0.01                               # an answer this far from the truth is wrong
 
 
 @dataclass
@@ -44,13 +53,17 @@ class Config:
     floor_warmup: int = 30
     inprocess_calls: int = 20_000
     timeout_s: float = 15.0
+    skew_venue: str = "okx"
+    skew_pct: float = 5.0
+    skew_seconds: float = 40.0
+    skew_rate: float = 5.0
     out: Path = field(default_factory=lambda: Path(__file__).resolve().parent / "results")
 
     @classmethod
     def quick_defaults(cls) -> dict:
         """About 30 s in all (most of it the app's start-up): same phases, fewer calls."""
         return {"rate": 10.0, "seconds": 15.0, "baseline_seconds": 5.0, "floor_calls": 50,
-                "floor_warmup": 10, "inprocess_calls": 2_000}
+                "floor_warmup": 10, "inprocess_calls": 2_000, "skew_seconds": 20.0}
 
 
 def progress(message: str) -> None:
@@ -184,19 +197,35 @@ def summarize_load(timed: list[Timed], planned: int, elapsed_s: float) -> dict:
     }
 
 
-def upstream_summary(status: dict, sim_stats: dict, user_requests: int) -> dict:
+def upstream_summary(status: dict, sim_stats: dict, user_requests: int,
+                     before: dict | None = None) -> dict:
     """Upstream calls as the app counts them (its /api/system/status) next to what each
-    simulated provider received and how often it answered with a rate limit."""
-    perf = status.get("performance", {})
+    simulated provider received and how often it answered with a rate limit. With `before`
+    (the status at the start of the load), the app's counters are differences over the load."""
+    perf = dict(status.get("performance", {}))
+    base_perf = (before or {}).get("performance", {})
+    base_rows = {p["name"]: p for p in (before or {}).get("providers_detailed", [])}
+    if before is not None:
+        for key in ("requests", "cache_hits", "upstream_calls"):
+            if perf.get(key) is not None:
+                perf[key] -= base_perf.get(key) or 0
+        if perf.get("requests"):
+            perf["cache_hit_rate"] = round(perf.get("cache_hits", 0) / perf["requests"], 4)
+    total_calls = sum(p.get("upstream_calls", 0) - base_rows.get(p["name"], {}).get(
+        "upstream_calls", 0) for p in status.get("providers_detailed", []))
     rows = {}
     for p in status.get("providers_detailed", []):
         name = p["name"]
         sim = sim_stats.get(name, {})
-        if p.get("status") == "disabled" and not p.get("upstream_calls"):
+        calls = p.get("upstream_calls", 0) - base_rows.get(name, {}).get("upstream_calls", 0)
+        if p.get("status") == "disabled" and not calls:
             continue
-        rows[name] = {"upstream_calls": p.get("upstream_calls", 0), "share": p.get("share", 0.0),
+        rows[name] = {"upstream_calls": calls,
+                      "share": round(calls / total_calls, 4) if total_calls else 0.0,
                       "status": p.get("status"), "reason": p.get("reason"),
-                      "rate_limit_hits": p.get("rate_limit_hits", 0),
+                      "rate_limit_hits": p.get("rate_limit_hits", 0)
+                      - base_rows.get(name, {}).get("rate_limit_hits", 0),
+                      "outliers": p.get("outliers", 0),
                       "sim_requests": sim.get("requests", 0),
                       "sim_rate_limited": sim.get("rate_limited", 0)}
     total = perf.get("upstream_calls")
@@ -229,6 +258,64 @@ def fetch_status(base: str) -> dict:
         return r.json()
 
 
+def true_usd(market: Market, row: dict) -> tuple[float, float] | None:
+    """(the answer's price in USD at the market's own tether rate, the reference price), both
+    at the answer's data timestamp; None for a row without a price."""
+    if not isinstance(row.get("price"), (int, float)) or not row.get("symbol"):
+        return None
+    t = row.get("timestamp") or time.time()
+    try:
+        ref = market.price(row["symbol"], t)
+    except KeyError:
+        return None
+    rate = market.price("USDT", t) if row.get("quote_currency") == "USDT" else 1.0
+    return row["price"] * rate, ref
+
+
+def truth_summary(timed: list[Timed], market: Market, skewed: str | None = None) -> dict:
+    """How many price answers (single and batch rows) were more than 1 % off the true price,
+    the worst deviation, how many the skewed venue served, and the consensus statuses seen."""
+    checked = off = from_skewed = 0
+    worst = 0.0
+    examples: list[dict] = []
+    statuses: Counter[str] = Counter()
+    for t in timed:
+        for row in price_rows(t.item, t.result):
+            pair = true_usd(market, row)
+            if pair is None:
+                continue
+            usd, ref = pair
+            checked += 1
+            dev = abs(usd / ref - 1)
+            worst = max(worst, dev)
+            statuses[(row.get("consensus") or {}).get("status", "none")] += 1
+            if skewed and row.get("source") == skewed:
+                from_skewed += 1
+            if dev > OFF_LIMIT:
+                off += 1
+                if len(examples) < 5:
+                    examples.append({"symbol": row["symbol"], "source": row.get("source"),
+                                     "off_pct": round(dev * 100, 2)})
+    return {"answers_checked": checked, "off_by_more_than_1pct": off,
+            "worst_off_pct": round(worst * 100, 3), "served_by_skewed_venue": from_skewed,
+            "consensus_status": dict(statuses), "examples": examples}
+
+
+def warm_up(base: str, timeout: float) -> int:
+    """What a running Space already holds: each candle series of the workload once and one
+    batch of the top coins. Kept out of the load's figures."""
+    sent = 0
+    with loopback_session() as http:
+        for symbol in top_tickers(TICKER_POOL)[:CANDLE_SYMBOLS]:
+            for interval in CANDLE_INTERVALS:
+                rest_get(http, base, "/api/market/ohlc", {"symbol": symbol, "timeframe": interval,
+                                                          "limit": CANDLE_LIMIT}, timeout)
+                sent += 1
+        rest_get(http, base, "/api/market/prices",
+                 {"symbols": ",".join(top_tickers(TICKER_POOL))}, timeout)
+    return sent + 1
+
+
 # -- the run ------------------------------------------------------------------------------------
 
 def run(cfg: Config, stop: threading.Event | None = None) -> dict:
@@ -243,7 +330,7 @@ def run(cfg: Config, stop: threading.Event | None = None) -> dict:
         sim = app = None
         try:
             progress("starting the simulator (python -m sim --latency-scale 1.0)")
-            sim = SimProcess(workdir)
+            sim = SimProcess(workdir, seed=SIM_SEED)
             sim.start()
             progress(f"in-process router: {cfg.inprocess_calls} cached get_quote calls")
             mark = time.monotonic()
@@ -259,7 +346,10 @@ def run(cfg: Config, stop: threading.Event | None = None) -> dict:
             careful = baselines.careful_coingecko(sim, baseline_schedule, cfg.threads, stop)
             phases["baselines"] = time.monotonic() - mark
             startup_s = app.wait_healthy()
-            progress(f"app healthy {startup_s:.1f} s after start; resetting the simulator")
+            progress(f"app healthy {startup_s:.1f} s after start; warming up")
+            warmed = warm_up(app.base, cfg.timeout_s)
+            before = fetch_status(app.base)
+            progress(f"warm-up: {warmed} requests; resetting the simulator")
             sim.reset()
             progress(f"open-loop load: {cfg.rate:g} req/s for {cfg.seconds:g} s, "
                      f"{cfg.threads} threads ({len(plan)} requests)")
@@ -270,6 +360,17 @@ def run(cfg: Config, stop: threading.Event | None = None) -> dict:
             phases["load"] = time.monotonic() - mark
             status = fetch_status(app.base)
             sim_stats = sim.stats()
+            progress(f"skewed venue: {cfg.skew_venue} quotes every coin {cfg.skew_pct:g} % high; "
+                     f"{cfg.skew_rate:g} single prices/s for {cfg.skew_seconds:g} s")
+            sim.set_fault(cfg.skew_venue, "skew", pct=cfg.skew_pct)
+            mark = time.monotonic()
+            skew_plan = price_schedule(cfg.skew_rate, cfg.skew_seconds, cfg.seed + 1)
+            skew_timed = run_open_loop([(r.due_s, r) for r in skew_plan],
+                                       lambda r, http: send(r, http, app.base, cfg.timeout_s),
+                                       cfg.threads, stop)
+            phases["skew"] = time.monotonic() - mark
+            skew_status = fetch_status(app.base)
+            sim.set_fault(cfg.skew_venue, None)
             progress(f"serving floor: {cfg.floor_calls} calls per probe, interleaved")
             mark = time.monotonic()
             floor = baselines.serving_floor(app.base, cfg.floor_calls, cfg.floor_warmup)
@@ -279,6 +380,18 @@ def run(cfg: Config, stop: threading.Event | None = None) -> dict:
                 if proc is not None:
                     proc.stop()
     load = summarize_load(timed, len(plan), phases["load"])
+    market = Market(SIM_SEED)
+    load["truth"] = truth_summary(timed, market)
+    skew_load = summarize_load(skew_timed, len(skew_plan), phases["skew"])
+    skew_row = next((p for p in skew_status.get("providers_detailed", [])
+                     if p["name"] == cfg.skew_venue), {})
+    skew = {"venue": cfg.skew_venue, "pct": cfg.skew_pct, "requests": len(skew_plan),
+            "seconds": cfg.skew_seconds, "errors": skew_load["user_visible_errors"],
+            "answer_sources": skew_load["answer_sources"],
+            "latency_ms": skew_load["latency_ms"].get("all"),
+            "truth": truth_summary(skew_timed, market, cfg.skew_venue),
+            "venue_state": skew_row.get("status"), "venue_reason": skew_row.get("reason"),
+            "venue_outliers": skew_row.get("outliers", 0)}
     return {
         "schema": 1,
         "quick": cfg.quick,
@@ -292,7 +405,9 @@ def run(cfg: Config, stop: threading.Event | None = None) -> dict:
         "app": {"startup_s": round(startup_s, 1)},
         "phases_s": {k: round(v, 1) for k, v in phases.items()},
         "load": load,
-        "upstream": upstream_summary(status, sim_stats, load["requests_sent"]),
+        "upstream": upstream_summary(status, sim_stats, load["requests_sent"], before),
+        "skew": skew,
+        "warm_up_requests": warmed,
         "baselines": {"naive_coingecko": naive, "careful_single_provider": careful,
                       "serving_floor": floor, "in_process": in_process},
         "error_kinds": list(ERROR_KINDS) + [BAD_INPUT_ACCEPTED],

@@ -90,6 +90,16 @@ def build_schedule(rate: float, seconds: float, seed: int = 1) -> list[PlannedRe
     return plan
 
 
+def price_schedule(rate: float, seconds: float, seed: int) -> list[PlannedRequest]:
+    """Single prices only (Zipf over the top coins, half REST, half Gradio): the skewed-venue
+    phase."""
+    rng = random.Random(seed)
+    tickers = top_tickers(TICKER_POOL)
+    weights = zipf_weights(len(tickers))
+    return [PlannedRequest(i, i / rate, "price", PATHS[i % 2], (rng.choices(tickers, weights)[0],))
+            for i in range(int(round(rate * seconds)))]
+
+
 def single_price_schedule(plan: list[PlannedRequest], seconds: float | None = None
                           ) -> list[tuple[float, str]]:
     """The single-price part of the plan (valid symbols only), as (due_s, ticker), optionally

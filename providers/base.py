@@ -301,6 +301,8 @@ class Provider:
     api_key_env: ClassVar[str | None] = None  # env var holding a key, when the API takes one
     requires_key: ClassVar[bool] = False      # enabled only when the key is set
     weight: ClassVar[float] = 1.0             # routing share; lower = protected
+    venue_kind: ClassVar[str] = "exchange"    # "aggregator" when it repackages exchanges' prices
+    refresh_s: ClassVar[float] = 0.0          # its quotes change at most this often (0 = live)
     user_agent: ClassVar[str] = "crypto-data-source/1.0 (+https://huggingface.co/spaces)"
 
     def __init__(self, http: HTTP, base_url: str | None = None):

@@ -126,6 +126,7 @@ class CoinCap(Provider):
                            "(4 000/month or 50 prepaid credits are both quoted)")
     symbols = SYMBOLS
     capabilities = frozenset({"quote", "quotes", "top"})
+    venue_kind = "aggregator"
     api_key_env = "COINCAP_API_KEY"
     requires_key = True
 

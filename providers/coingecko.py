@@ -129,6 +129,8 @@ class CoinGecko(Provider):
     symbols = SYMBOLS
     intervals = {iv: iv for iv in OHLC_DAYS}
     capabilities = frozenset({"quote", "quotes", "candles", "top"})
+    venue_kind = "aggregator"
+    refresh_s = 60.0                      # free /simple/price data changes every 60 s
     max_candles = 180                     # days=30 at 4 h
     api_key_env = "COINGECKO_API_KEY"     # optional Demo key
     weight = 0.2

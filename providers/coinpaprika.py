@@ -111,6 +111,8 @@ class CoinPaprika(Provider):
                            "calls/month")
     symbols = SYMBOLS
     capabilities = frozenset({"quote", "quotes", "top"})
+    venue_kind = "aggregator"
+    refresh_s = 60.0                      # free-plan data changes every ~5 min; look each minute
 
     def fetch_quote(self, ticker: str) -> Quote:
         coin_id = self.pair(ticker)

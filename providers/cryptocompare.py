@@ -193,6 +193,7 @@ class CryptoCompare(Provider):
     symbols = SYMBOLS
     intervals = {iv: endpoint for iv, (endpoint, _) in CANDLE_SERIES.items()}
     capabilities = frozenset({"quote", "quotes", "candles", "top", "news"})
+    venue_kind = "aggregator"
     max_candles = 2000
     api_key_env = "CRYPTOCOMPARE_API_KEY"   # optional; steadier limits
 

@@ -114,6 +114,7 @@ class KuCoin(Provider):
     intervals = {"1m": "1min", "5m": "5min", "15m": "15min", "30m": "30min",
                  "1h": "1hour", "4h": "4hour", "1d": "1day", "1w": "1week"}
     capabilities = frozenset({"quote", "quotes", "candles"})
+    refresh_s = 2.0                       # allTickers is a snapshot refreshed every 2 s
     max_candles = 1500
     rate_limit = RateLimit(
         requests=2000, per_seconds=30,

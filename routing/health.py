@@ -72,6 +72,7 @@ class ProviderHealth:
         self.open_until = 0.0
         self.probe_in_flight = False
         self.recent: list[bool] = []      # last outcomes, for the health factor
+        self.deviation = ""               # why its quotes disagree with the others, while they do
 
     # -- reacting to outcomes -----------------------------------------------------------------
     def block(self, seconds: float, state: str, reason: str) -> None:
@@ -100,6 +101,17 @@ class ProviderHealth:
                 self.open_until = now + period
                 self.block_reason = reason
             self.probe_in_flight = False
+
+    def deviating(self, reason: str) -> None:
+        """Its quote disagreed with the other venues: picked less, shown degraded with the
+        reason until a quote of it agrees again. Not a breaker matter: it answers fine."""
+        with self._lock:
+            self.deviation = reason
+            self._note(False)
+
+    def agreeing(self) -> None:
+        with self._lock:
+            self.deviation = ""
 
     def release_probe(self) -> None:
         """A half-open probe ended without a verdict (e.g. unknown symbol): let another try."""
@@ -149,7 +161,7 @@ class ProviderHealth:
             return "down"
         if self.budget.remaining() == 0:
             return "cooldown"
-        if self.open_until or self.health_factor() < 0.8:
+        if self.open_until or self.deviation or self.health_factor() < 0.8:
             return "degraded"
         return "online"
 

@@ -11,24 +11,32 @@ back the total) picks the first provider, so consecutive misses spread over all 
 in proportion to their weights, deterministically, and a slow, failing or nearly-spent provider
 is picked less. If it fails, the remaining candidates are tried by descending weight until one
 answers or the call's deadline passes.
+
+Quotes go through the quote book: the picked venue answers with its whole snapshot, kept per
+(venue, coin), and a quote is served only once the other fresh venues confirm it (see
+`_fill_quotes` and routing/consensus.py). Every price answer carries that consensus.
 """
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from providers.base import (INTERVALS, KIND_CANDLES, KIND_FEAR_GREED, KIND_NEWS, KIND_QUOTE,
                             KIND_QUOTES, KIND_TOP, Banned, MalformedResponse, NotConfigured,
-                            Provider, ProviderError, RateLimited, Unsupported, UnknownSymbol)
+                            Provider, ProviderError, Quote, RateLimited, Unsupported,
+                            UnknownSymbol)
 
+from . import consensus as cons
 from . import validate
 from .answers import AnswerStore, Stored
 from .errors import InvalidInput, NoProviderAvailable
 from .health import ProviderHealth
 from .metrics import Metrics
+from .quotebook import BookQuote, QuoteBook
 from .session import BudgetExhausted, ProviderHTTP, RoutedSession
 
 log = logging.getLogger("routing")
@@ -40,6 +48,8 @@ CANDLE_TTL_S = {"1m": 10.0, "5m": 30.0, "15m": 60.0, "30m": 60.0, "1h": 120.0, "
                 "1d": 600.0, "1w": 900.0}
 CANDLE_FETCH_SIZES = (50, 100, 200, 300, 500)
 DISABLED_FOR_S = 600.0        # refused access (401/403/451): leave it alone for a while
+MAX_GROUP = 3                 # venues asked at once when the book is too thin to check a quote
+REFRESH_WAIT_S = 2.0          # a quote miss waits this long for a snapshot already in flight
 
 
 @dataclass(frozen=True)
@@ -51,18 +61,27 @@ class Answer:
     cached: bool
     stale: bool
     age_s: float
+    consensus: cons.Consensus | None = None     # quotes only: what the other venues say
 
 
 class Router:
     def __init__(self, providers: Iterable[Provider], session: RoutedSession, metrics: Metrics,
                  answers: AnswerStore, *, disabled: dict[str, str] | None = None,
-                 deadline_s: float = DEADLINE_S, clock: Callable[[], float] = time.time):
+                 deadline_s: float = DEADLINE_S, book: QuoteBook | None = None,
+                 clock: Callable[[], float] = time.time):
         """`clock` (epoch seconds) is read for every age, deadline, cooldown and breaker; give
-        `answers` the same one. Tests inject a clock they can step."""
+        `answers` and `book` the same one. Tests inject a clock they can step."""
         self.clock = clock
         self.session = session
         self.metrics = metrics
         self.answers = answers
+        self.book = book if book is not None else QuoteBook(clock=clock)
+        self._refresh_lock = threading.Lock()         # one quote snapshot round at a time
+        self._pool = ThreadPoolExecutor(max_workers=MAX_GROUP - 1,
+                                        thread_name_prefix="snapshot")
+        self._consensus_memo: dict[str, tuple[tuple, cons.Consensus]] = {}
+        self._rate_memo: tuple[tuple, float | None] = ((), None)
+        self._outliers_booked: set[tuple[str, float]] = set()
         self.deadline_s = deadline_s
         self.providers: dict[str, Provider] = {}
         self.health: dict[str, ProviderHealth] = {}
@@ -119,70 +138,140 @@ class Router:
 
     # -- public API -----------------------------------------------------------------------------
     def get_quote(self, symbol: str) -> Answer:
+        """One coin's price: a fresh answer, else a quote from the book that the other venues
+        confirm, else a snapshot from the venue the rotation picks (see `_fill_quotes`)."""
         ticker = validate.symbol(symbol, self.known_symbols(KIND_QUOTE))
-        return self._serve(f"{KIND_QUOTE}:{ticker}", ANSWER_TTL_S[KIND_QUOTE],
-                           f"quote {ticker}", KIND_QUOTE, lambda: self._quote_candidates(ticker),
-                           lambda p: _one_quote(p, ticker))
+        key = f"{KIND_QUOTE}:{ticker}"
+        ttl = ANSWER_TTL_S[KIND_QUOTE]
+        start = time.perf_counter()
+        hit = self.answers.get(key)
+        if hit is not None and hit.age(self.clock()) < ttl:
+            return self._quote_hit(hit, ticker, start)
+        with self._key_lock(key):
+            hit = self.answers.get(key)
+            if hit is not None and hit.age(self.clock()) < ttl:
+                return self._quote_hit(hit, ticker, start)
+            self._tl.sends = self._tl.http_hits = 0
+            reasons: dict[str, str] = {}
+            got = self._fill_quotes([ticker], self.clock() + self.deadline_s, reasons)
+            elapsed_ms = (time.perf_counter() - start) * 1000
+            if ticker in got:
+                answer = self._quote_answer(ticker, got[ticker], cached=self._tl.sends == 0)
+                self.metrics.user_request(elapsed_ms, cache_hit=answer.cached)
+                return answer
+            if hit is not None:
+                log.warning("Serving stale quote %s from %s (age %.0f s): %s", ticker,
+                            hit.source, hit.age(self.clock()),
+                            "; ".join(f"{k}: {v}" for k, v in reasons.items()))
+                self.metrics.user_request(elapsed_ms, cache_hit=True, stale=True)
+                return self._quote_stored(hit, ticker, cached=True, stale=True)
+            self.metrics.user_request(elapsed_ms, cache_hit=False, error=True)
+            raise NoProviderAvailable(f"quote {ticker}", reasons,
+                                      self._retry_after(self._quote_candidates(ticker)))
 
     def get_quotes(self, symbols: Iterable[str] | str) -> tuple[dict[str, Answer], dict[str, str]]:
-        """Many quotes, filled by batch endpoints where possible. Returns (answers, errors per
-        symbol); when not one symbol could be answered, raises NoProviderAvailable."""
+        """Many quotes: fresh answers, then the book, then as few venue snapshots as cover the
+        rest. Returns (answers, errors per symbol); when not one symbol could be answered,
+        raises NoProviderAvailable."""
         tickers = validate.symbols(symbols, self.known_symbols(KIND_QUOTE))
         start = time.perf_counter()
         self._tl.sends = self._tl.http_hits = 0
         ttl = ANSWER_TTL_S[KIND_QUOTE]
         out: dict[str, Answer] = {}
         errors: dict[str, str] = {}
-        failure: NoProviderAvailable | None = None
         missing = []
         now = self.clock()
         for t in tickers:
             hit = self.answers.get(f"{KIND_QUOTE}:{t}")
             if hit is not None and hit.age(now) < ttl:
-                out[t] = _answer(hit, now, cached=True)
+                out[t] = self._quote_stored(hit, t, cached=True)
             else:
                 missing.append(t)
         if out:
             log.info("Cache hit quotes %s", ",".join(out))
-        deadline = now + self.deadline_s
         reasons: dict[str, str] = {}
-        while missing and self.clock() < deadline:
-            batchers = [p for p in self.providers.values()
-                        if p.supports(KIND_QUOTES) and any(p.lists(t) for t in missing)]
-            got = None
-            for p in self._order(KIND_QUOTES, batchers, reasons):
-                want = [t for t in missing if p.lists(t)]
-                ok, value = self._attempt(p, KIND_QUOTES, f"quotes {','.join(want)}",
-                                          lambda p=p, want=want: p.fetch_quotes(want),
-                                          deadline, reasons, ttl)
-                if ok and value:
-                    got = (p, value)
-                    break
-            if got is None:
-                break
-            p, quotes = got
-            for t, q in quotes.items():
-                if t in missing:
-                    stored = self.answers.put(f"{KIND_QUOTE}:{t}", q, p.name)
-                    out[t] = _answer(stored, self.clock(), cached=self._tl.sends == 0)
-                    missing.remove(t)
-        sends = self._tl.sends          # upstream calls of the batch step; singles add theirs
-        for t in list(missing):
-            self._tl.sends = 0
-            try:
-                out[t] = self._serve(f"{KIND_QUOTE}:{t}", ttl, f"quote {t}", KIND_QUOTE,
-                                     lambda t=t: self._quote_candidates(t),
-                                     lambda p, t=t: _one_quote(p, t), record=False)
-            except NoProviderAvailable as exc:
-                errors[t] = str(exc)
-                failure = exc
-            sends += self._tl.sends
+        failure: NoProviderAvailable | None = None
+        if missing:
+            got = self._fill_quotes(missing, self.clock() + self.deadline_s, reasons)
+            for t, bq in got.items():
+                out[t] = self._quote_answer(t, bq, cached=bq.fetched_at < now)
+            for t in missing:
+                if t in out:
+                    continue
+                hit = self.answers.get(f"{KIND_QUOTE}:{t}")
+                if hit is not None:
+                    out[t] = self._quote_stored(hit, t, cached=True, stale=True)
+                    continue
+                failure = NoProviderAvailable(
+                    f"quote {t}", {n: r for n, r in reasons.items()
+                                   if self.providers[n].lists(t)},
+                    self._retry_after(self._quote_candidates(t)))
+                errors[t] = str(failure)
         elapsed = (time.perf_counter() - start) * 1000
-        self.metrics.user_request(elapsed, cache_hit=sends == 0 and not errors,
+        self.metrics.user_request(elapsed, cache_hit=self._tl.sends == 0 and not errors,
                                   stale=any(a.stale for a in out.values()), error=bool(errors))
         if failure is not None and not out:
             raise failure
         return {t: out[t] for t in tickers if t in out}, errors
+
+    def consensus(self, ticker: str) -> cons.Consensus:
+        """What the venues in the book say about one coin now (memoized per second and per
+        change of the book, so a cache hit stays cheap)."""
+        now = self.clock()
+        stamp = (self.book.version(ticker), self.book.version("USDT"), int(now))
+        memo = self._consensus_memo.get(ticker)
+        if memo is not None and memo[0] == stamp:
+            return memo[1]
+        quotes = [self._venue_quote(bq, now) for bq in self.book.quotes(ticker).values()
+                  if bq.venue in self.providers]
+        result = cons.consensus(quotes, self.usdt_usd(now))
+        self._consensus_memo[ticker] = (stamp, result)
+        return result
+
+    def usdt_usd(self, now: float | None = None) -> float | None:
+        """The live USDT/USD rate from the book: the consensus of the USD venues' tether quotes
+        (Kraken USDTZUSD, Coinbase USDT-USD, aggregators), else the newest of them; None when
+        the book has none (USDT prices are then never converted, never taken as 1.0)."""
+        now = self.clock() if now is None else now
+        stamp = (self.book.version("USDT"), int(now))
+        if self._rate_memo[0] == stamp:
+            return self._rate_memo[1]
+        quotes = [self._venue_quote(bq, now) for bq in self.book.quotes("USDT").values()
+                  if bq.venue in self.providers and bq.quote.quote_currency == "USD"]
+        rate = None
+        if quotes:
+            c = cons.consensus(quotes, None)
+            rate = c.price if c.status != "stale" else min(quotes, key=lambda q: q.age_s).price
+        self._rate_memo = (stamp, rate)
+        return rate
+
+    def venues(self, symbol: str) -> dict:
+        """One coin's quote from every venue in the book, in USD, against the consensus: what
+        /api/market/venues and /get_venues show. Asks for the coin first (the usual way, so a
+        cold book is filled and checked)."""
+        answer = self.get_quote(symbol)
+        ticker = answer.value.symbol
+        now = self.clock()
+        c = self.consensus(ticker)
+        rows = []
+        for venue, bq in sorted(self.book.quotes(ticker).items()):
+            if venue not in self.providers:
+                continue
+            vq = self._venue_quote(bq, now)
+            usd = vq.usd(c.usdt_usd)
+            used = venue in c.sources and c.status != "stale"
+            rows.append({
+                "venue": venue, "kind": vq.kind, "quote_currency": vq.quote_currency,
+                "price": bq.quote.price, "price_usd": None if usd is None else round(usd, 10),
+                "deviation_bps": None if usd is None or not c.price
+                else round((usd - c.price) / c.price * 1e4, 2),
+                "age_s": round(vq.age_s, 1), "used": used,
+                "reason": "" if used else c.excluded.get(venue, "no fresh quote to compare"),
+            })
+        return {"symbol": ticker, "consensus": c.to_dict(), "venues": rows,
+                "served": {"source": answer.source, "price": answer.value.price,
+                           "quote_currency": answer.value.quote_currency},
+                "timestamp": round(self.clock(), 3)}
 
     def get_candles(self, symbol: str, interval: str, limit: int) -> Answer:
         iv = validate.interval(interval, "interval")
@@ -234,6 +323,219 @@ class Router:
         return out
 
     # -- the core -------------------------------------------------------------------------------
+    def _quote_venues(self) -> list[Provider]:
+        return [p for p in self.providers.values()
+                if p.supports(KIND_QUOTE) or p.supports(KIND_QUOTES)]
+
+    def _fill_quotes(self, tickers: list[str], deadline: float,
+                     reasons: dict[str, str]) -> dict[str, BookQuote]:
+        """A quote per ticker that no other venue contradicts, from the book where one was
+        fetched within the answer TTL, else from snapshots the rotation picks.
+
+        A quote is served only when it passes the check against the other fresh venues
+        (`consensus.check`); an outlier is that venue's failure and the next one is tried. When
+        fewer than two other votes make the check impossible (cold start, quiet spell, thin
+        book), up to MAX_GROUP venues are asked at once. A quote that still cannot be checked
+        is served when no venue left could add a vote: the consensus status then says so."""
+        out: dict[str, BookQuote] = {}
+        tried: set[str] = set()
+        preferred: list[str] = []
+        while True:
+            pending = self._pending(tickers, out, preferred)
+            if not pending or self.clock() >= deadline:
+                break
+            wait = max(0.0, min(REFRESH_WAIT_S, deadline - self.clock()))
+            locked = self._refresh_lock.acquire(timeout=wait)
+            try:
+                pending = self._pending(tickers, out, preferred)   # filled while we waited?
+                if not pending:
+                    break
+                group = self._pick_group(pending, tried, reasons)
+                if not group:
+                    break
+                self._fetch_group(group, list(pending), deadline, reasons)
+            finally:
+                if locked:
+                    self._refresh_lock.release()
+            tried.update(p.name for p in group)
+            preferred = [p.name for p in group] + preferred
+        for t, unchecked in pending.items():       # nothing left to ask: what could not be checked
+            if unchecked is not None:
+                out[t] = unchecked
+        return out
+
+    def _pending(self, tickers: list[str], out: dict[str, BookQuote],
+                 preferred: list[str]) -> dict[str, BookQuote | None]:
+        """Tickers not answered yet -> an unchecked (but not contradicted) quote, or None. Those
+        the book can answer now are moved to `out`."""
+        now = self.clock()
+        pending: dict[str, BookQuote | None] = {}
+        for t in tickers:
+            if t in out:
+                continue
+            confirmed, unchecked = self._from_book(t, now, preferred)
+            if confirmed is not None:
+                out[t] = confirmed
+            else:
+                pending[t] = unchecked
+        return pending
+
+    def _from_book(self, ticker: str, now: float, preferred: list[str]
+                   ) -> tuple[BookQuote | None, BookQuote | None]:
+        """(a quote fetched within the answer TTL that the others confirm, or else one they
+        could not check). Venues fetched in this call come first, the rotation's pick first."""
+        book = {v: bq for v, bq in self.book.quotes(ticker).items() if v in self.providers}
+        ttl = ANSWER_TTL_S[KIND_QUOTE]
+        serveable = [bq for bq in book.values() if bq.fetch_age(now) < ttl]
+        if not serveable:
+            return None, None
+        rank = {v: i for i, v in enumerate(preferred)}
+        serveable.sort(key=lambda bq: (rank.get(bq.venue, len(rank)), -bq.fetched_at))
+        rate = self.usdt_usd(now)
+        quotes = {v: self._venue_quote(bq, now) for v, bq in book.items()}
+        unchecked = None
+        for bq in serveable:
+            verdict = cons.check(quotes[bq.venue], quotes.values(), rate)
+            if verdict.ok:
+                if self.health[bq.venue].deviation:
+                    self.health[bq.venue].agreeing()
+                return bq, None
+            if verdict.ok is False:
+                self._book_outlier(bq, ticker, verdict.reason)
+            elif unchecked is None:
+                unchecked = bq
+        return None, unchecked
+
+    def _book_outlier(self, bq: BookQuote, ticker: str, reason: str) -> None:
+        """An outlier is its venue's failure, counted once per snapshot, never served."""
+        key = (bq.venue, bq.fetched_at)
+        if key in self._outliers_booked:
+            return
+        if len(self._outliers_booked) > 10_000:
+            self._outliers_booked.clear()
+        self._outliers_booked.add(key)
+        message = f"{ticker} quote {reason}"
+        self.health[bq.venue].deviating(message)
+        self.metrics.failure(bq.venue, "outlier", message, "not served; used another venue")
+        log.warning("Outlier from %s: %s", bq.venue, message)
+
+    def _venue_quote(self, bq: BookQuote, now: float) -> cons.VenueQuote:
+        q = bq.quote
+        return cons.VenueQuote(bq.venue, self.providers[bq.venue].venue_kind, q.quote_currency,
+                               q.price, bq.age(now), q.volume_24h)
+
+    def _fresh_votes(self, ticker: str, now: float, without: set[str]) -> list[cons.VenueQuote]:
+        quotes = [self._venue_quote(bq, now) for v, bq in self.book.quotes(ticker).items()
+                  if v in self.providers and v not in without]
+        return [q for q, _ in cons.usable(quotes, self.usdt_usd(now))[0]]
+
+    def _adds_vote(self, p: Provider, ticker: str, now: float, group: list[Provider]) -> bool:
+        """Would a snapshot of `p` give `ticker` one more fresh vote?"""
+        fresh = self._fresh_votes(ticker, now, set())
+        if any(q.venue == p.name for q in fresh):
+            return False
+        if p.venue_kind == cons.AGGREGATOR:
+            return not any(q.kind == cons.AGGREGATOR for q in fresh) and \
+                not any(g.venue_kind == cons.AGGREGATOR for g in group)
+        return True
+
+    def _pick_group(self, pending: dict[str, BookQuote | None], tried: set[str],
+                    reasons: dict[str, str]) -> list[Provider]:
+        """The rotation's pick for the pending tickers, plus (when the book is too thin to
+        check its quote) up to MAX_GROUP - 1 more venues that add votes, a USD venue with a
+        tether quote first when the book has no USDT/USD rate."""
+        now = self.clock()
+        missing = list(pending)
+        cands = [p for p in self._quote_venues() if p.name not in tried
+                 and any(p.lists(t) for t in missing) and not self._resting(p, now)]
+        if len(missing) > 1 and any(p.supports(KIND_QUOTES) for p in cands):
+            cands = [p for p in cands if p.supports(KIND_QUOTES)]
+        # a ticker with an unchecked quote needs a venue that adds a vote, or nothing more
+        cands = [p for p in cands if any(p.lists(t) and (u is None or self._adds_vote(p, t, now, []))
+                                         for t, u in pending.items())]
+        order = self._order(KIND_QUOTE, cands, reasons)
+        if not order:
+            return []
+        group = [order[0]]
+        thin = any(order[0].lists(t) and cons.votes_of(self._fresh_votes(t, now, {order[0].name})) < 2
+                   for t in missing)
+        if not thin:
+            return group
+        rest = order[1:]
+        if self.usdt_usd(now) is None:
+            rest.sort(key=lambda p: not (p.quote_currency == "USD" and p.lists("USDT")
+                                         and p.supports(KIND_QUOTES)))
+        for p in rest:
+            if len(group) >= MAX_GROUP:
+                break
+            if any(p.lists(t) and self._adds_vote(p, t, now, group) for t in missing):
+                group.append(p)
+        return group
+
+    def _resting(self, p: Provider, now: float) -> bool:
+        """Its data cannot have changed since its last snapshot (CoinGecko: every 60 s)."""
+        return p.refresh_s > 0 and now - self.book.last_fetch(p.name) < p.refresh_s
+
+    def _fetch_group(self, group: list[Provider], missing: list[str], deadline: float,
+                     reasons: dict[str, str]) -> None:
+        """Snapshots from every venue of the group at once (the first in this thread), into the
+        book. Upstream sends made in helper threads are added to this call's count."""
+        before = getattr(self._tl, "sends", 0)
+
+        def one(p: Provider) -> int:
+            self._tl.sends = 0
+            want = [t for t in missing if p.lists(t)]
+            what = f"quote{'s' if len(want) > 1 else ''} {','.join(want)}"
+            ok, quotes = self._attempt(p, KIND_QUOTE, what, lambda: self._snapshot(p, want),
+                                       deadline, reasons, ANSWER_TTL_S[KIND_QUOTE])
+            if ok and quotes:
+                self.book.put(p.name, quotes)
+            return self._tl.sends
+
+        futures = [self._pool.submit(one, p) for p in group[1:]]
+        sends = one(group[0])
+        sends += sum(f.result() for f in futures)
+        self._tl.sends = before + sends
+
+    @staticmethod
+    def _snapshot(p: Provider, want: list[str]) -> dict[str, Quote]:
+        """Every coin the venue lists, in one call where it has a batch route; a venue without
+        one (Coinbase Exchange) is asked for the wanted coins one by one. Kraken and Binance
+        refuse a whole batch over one pair they no longer list: then the wanted coins are
+        asked one by one too, and the log says so."""
+        quotes: dict[str, Quote] = {}
+        if p.supports(KIND_QUOTES):
+            try:
+                quotes = p.fetch_quotes(sorted(p.symbols))
+            except UnknownSymbol as exc:
+                if not p.supports(KIND_QUOTE):
+                    raise
+                log.warning("%s refused its snapshot (%s); asking per coin", p.name, exc.message)
+        if not quotes:
+            quotes = {t: p.fetch_quote(t) for t in want}
+        if not any(t in quotes for t in want):
+            raise UnknownSymbol(p.name, f"{', '.join(want)} missing from {p.label}'s answer")
+        return quotes
+
+    def _quote_answer(self, ticker: str, bq: BookQuote, *, cached: bool) -> Answer:
+        stored = self.answers.put(f"{KIND_QUOTE}:{ticker}", bq.quote, bq.venue,
+                                  fetched_at=bq.fetched_at)
+        if cached:
+            log.info("Cache hit quote %s (%s from the quote book, age %.1f s)", ticker,
+                     bq.venue, bq.fetch_age(self.clock()))
+        return self._quote_stored(stored, ticker, cached=cached)
+
+    def _quote_stored(self, s: Stored, ticker: str, *, cached: bool, stale: bool = False) -> Answer:
+        return Answer(s.value, s.source, s.fetched_at, cached, stale,
+                      round(s.age(self.clock()), 3), self.consensus(ticker))
+
+    def _quote_hit(self, hit: Stored, ticker: str, start: float) -> Answer:
+        log.info("Cache hit quote %s (%s, age %.1f s)", ticker, hit.source,
+                 hit.age(self.clock()))
+        answer = self._quote_stored(hit, ticker, cached=True)
+        self.metrics.user_request((time.perf_counter() - start) * 1000, cache_hit=True)
+        return answer
+
     def _supporting(self, kind: str) -> list[Provider]:
         return [p for p in self.providers.values() if p.supports(kind)]
 
@@ -403,7 +705,8 @@ class Router:
             h = self.health[name]
             row = {
                 "name": name, "label": p.label, "enabled": True, "state": h.state(now),
-                "reason": h.unavailable_reason(now),
+                "reason": h.unavailable_reason(now) or h.deviation or None,
+                "kind": p.venue_kind, "deviation": h.deviation or None,
                 "capabilities": sorted(p.capabilities), "intervals": list(p.intervals),
                 "quote_currency": p.quote_currency, "symbols": len(p.symbols),
                 "rate_limit": {"documented": f"{p.rate_limit.requests} per "
@@ -416,6 +719,7 @@ class Router:
                 "base_url": p.base_url,
             }
             row.update(self.metrics.provider_view(name))
+            row["outliers"] = row.get("failures", {}).get("outlier", 0)
             rows.append(row)
         for name, why in self.disabled.items():
             row = {"name": name, "label": name, "enabled": False, "state": "disabled",
@@ -426,8 +730,10 @@ class Router:
         return rows
 
     def close(self) -> None:
+        self._pool.shutdown(wait=False)
         self.metrics.close()
         self.answers.close()
+        self.book.close()
         self.session.close()
 
 
@@ -436,16 +742,6 @@ def _fetch_size(n: int, p: Provider) -> int:
     same answer, and the HTTP cache holds a handful of URLs per series, not one per limit."""
     size = next((s for s in CANDLE_FETCH_SIZES if s >= n), n)
     return max(n, min(size, p.max_candles))
-
-
-def _one_quote(p: Provider, ticker: str) -> Any:
-    """A single quote, through the batch endpoint when that is all the provider has."""
-    if p.supports(KIND_QUOTE):
-        return p.fetch_quote(ticker)
-    quotes = p.fetch_quotes([ticker])
-    if ticker not in quotes:
-        raise UnknownSymbol(p.name, f"{ticker} missing from {p.label}'s answer")
-    return quotes[ticker]
 
 
 def _fresh(hit: Stored | None, now: float, ttl: float,

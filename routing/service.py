@@ -16,7 +16,9 @@ def _meta(a: Answer) -> dict:
 
 def price_answer(symbol: str, a: Answer) -> dict:
     """The design's price contract: always symbol, price, source, timestamp, quote_currency,
-    cached, age_s, stale; 24h change, volume and market cap where the source has them."""
+    cached, age_s, stale and consensus; 24h change, volume and market cap where the source has
+    them. `price` is the named source's own (checked) price; `consensus` is what the venues in
+    the book say together."""
     q = a.value
     out = {"symbol": symbol, "price": q.price, "source": a.source,
            "timestamp": round(q.timestamp, 3), "quote_currency": q.quote_currency,
@@ -25,6 +27,8 @@ def price_answer(symbol: str, a: Answer) -> dict:
         value = getattr(q, key)
         if value is not None:
             out[key] = value
+    if a.consensus is not None:
+        out["consensus"] = a.consensus.to_dict()
     return out
 
 
@@ -48,6 +52,10 @@ class MarketService:
         rows = [self._with_market_cap(price_answer(s, a)) for s, a in answers.items()]
         rows += [{"symbol": s, "error": e} for s, e in errors.items()]
         return rows
+
+    def venues(self, symbol: str) -> dict:
+        """One coin's quote per venue against the consensus (see Router.venues)."""
+        return self.router.venues(symbol)
 
     def _with_market_cap(self, row: dict) -> dict:
         """Exchanges do not report market cap: take it from the cached top-coins answer, named
@@ -111,6 +119,7 @@ class MarketService:
                 "cached_until": p.get("cooldown_until") or p.get("breaker_open_until"),
                 "requests": p.get("requests", 0), "upstream_calls": p.get("upstream_calls", 0),
                 "share": p.get("share", 0.0), "rate_limit_hits": p.get("rate_limit_hits", 0),
+                "outliers": p.get("outliers", 0),
             })
         enabled = [d for d in detailed if d["status"] != "disabled"]
         n = len(enabled) or 1
@@ -158,7 +167,8 @@ class MarketService:
                 "fastest_time_ms": fastest["response_time_ms"] if fastest else None,
                 "cache_hit_rate": totals["cache_hit_rate"],
                 "upstream_per_request": totals["upstream_per_request"],
-                "requests": totals["requests"], "upstream_calls": totals["upstream_calls"],
+                "requests": totals["requests"], "cache_hits": totals["cache_hits"],
+                "upstream_calls": totals["upstream_calls"],
                 "errors": totals["errors"],
             },
             "timestamp": round(now, 3),

@@ -21,11 +21,14 @@ Over HTTP, on any provider's port (acts on that provider; add "all": true for ev
     POST /_sim/limit    {"requests": 10, "per_seconds": 60}    ({"requests": null} = no limit,
                                                                 {"default": true} = documented)
     POST /_sim/latency  {"seconds": 0.2, "jitter": 0.1}
+    POST /_sim/depeg    {"usdt_usd": 0.97, "all": true}        (null restores the peg)
     POST /_sim/reset
     GET  /_sim/stats    (?all=1)        GET /_sim/state   (fault, limit and latency in force)
 
 Faults: error500, timeout (seconds), malformed, html, ban (retry_after), rate_limit (retry_after),
-wrong_price (factor, or price), down; any of them with probability=0..1.
+wrong_price (factor, or price), skew (pct: plausible prices, pct % off), down; any of them with
+probability=0..1. USDT-quoted venues (Binance, OKX, KuCoin, Bybit) price in tether at the
+market's USDT/USD rate; `sim.set_depeg(0.97)` moves that rate everywhere.
 
 `python -m sim [--port N] [--latency-scale F] [--seed S] [--no-limits]` runs the same in the
 foreground and prints the `<NAME>_BASE_URL=...` lines.

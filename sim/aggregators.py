@@ -43,7 +43,8 @@ class Aggregator(ProviderApp):
     profile: VenueProfile
 
     def view(self, req: Request) -> VenueView:
-        return VenueView(self.market, self.profile, req.now, req.price_factor, req.fixed_price)
+        return VenueView(self.market, self.profile, req.now, req.price_factor, req.fixed_price,
+                         req.usdt_usd)
 
 
 # ============================================================================ CoinGecko

@@ -56,7 +56,8 @@ class Exchange(ProviderApp):
     pairs: dict[str, str] = {}      # exchange symbol -> ticker
 
     def view(self, req: Request) -> VenueView:
-        return VenueView(self.market, self.profile, req.now, req.price_factor, req.fixed_price)
+        return VenueView(self.market, self.profile, req.now, req.price_factor, req.fixed_price,
+                         req.usdt_usd)
 
     def ticker_of(self, symbol: str | None) -> str | None:
         return self.pairs.get(symbol or "")
@@ -88,7 +89,8 @@ class Binance(Exchange):
     latency = 0.025
     ban_seconds = 120.0
     required_fields = frozenset({"price", "lastPrice"})
-    profile = VenueProfile(offset_bps=1.0, spread_bps=0.2, volume_share=0.30, trade_usd=650)
+    profile = VenueProfile(offset_bps=1.0, spread_bps=0.2, volume_share=0.30, trade_usd=650,
+                           quote="USDT")
     pairs = listings.BINANCE
 
     def routes(self) -> list[Route]:
@@ -583,7 +585,8 @@ class OKX(Exchange):
     env_name = "OKX"
     latency = 0.035
     required_fields = frozenset({"last"})
-    profile = VenueProfile(offset_bps=0.5, spread_bps=0.3, volume_share=0.08, trade_usd=500)
+    profile = VenueProfile(offset_bps=0.5, spread_bps=0.3, volume_share=0.08, trade_usd=500,
+                           quote="USDT")
     pairs = listings.OKX
 
     def routes(self) -> list[Route]:
@@ -704,7 +707,8 @@ class KuCoin(Exchange):
     latency = 0.045
     server_header = "cloudflare"
     required_fields = frozenset({"price", "last"})
-    profile = VenueProfile(offset_bps=-2.0, spread_bps=1.0, volume_share=0.04, trade_usd=400)
+    profile = VenueProfile(offset_bps=-2.0, spread_bps=1.0, volume_share=0.04, trade_usd=400,
+                           quote="USDT")
     pairs = listings.KUCOIN
 
     def routes(self) -> list[Route]:
@@ -864,7 +868,8 @@ class Bybit(Exchange):
     server_header = "openresty"
     ban_seconds = 600.0
     required_fields = frozenset({"lastPrice"})
-    profile = VenueProfile(offset_bps=1.5, spread_bps=0.4, volume_share=0.07, trade_usd=550)
+    profile = VenueProfile(offset_bps=1.5, spread_bps=0.4, volume_share=0.07, trade_usd=550,
+                           quote="USDT")
     pairs = listings.BYBIT
 
     def routes(self) -> list[Route]:

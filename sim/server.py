@@ -22,8 +22,9 @@ from .market import Market
 
 CONTROL_PREFIX = "/_sim/"
 
-FAULTS = ("error500", "timeout", "malformed", "html", "ban", "rate_limit", "wrong_price", "down")
-FAULT_PARAMS = {"seconds", "retry_after", "factor", "price", "probability"}
+FAULTS = ("error500", "timeout", "malformed", "html", "ban", "rate_limit", "wrong_price", "skew",
+          "down")
+FAULT_PARAMS = {"seconds", "retry_after", "factor", "price", "pct", "probability"}
 
 CLOUDFLARE_PAGE = """<!DOCTYPE html>
 <html lang="en-US"><head><title>Just a moment...</title>
@@ -55,6 +56,7 @@ class Request:
     path_params: dict[str, str] = field(default_factory=dict)
     price_factor: float = 1.0                  # wrong_price fault: multiply every price
     fixed_price: float | None = None           # wrong_price fault: every coin at this price
+    usdt_usd: float | None = None              # de-peg switch: USD price of one USDT
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         return self.query.get(name, default)
@@ -201,6 +203,7 @@ class Fault:
     retry_after: float | None = None   # rate_limit / ban: what Retry-After (or the like) says
     factor: float = 10.0           # wrong_price: multiplier of every price (0 or < 0 allowed)
     price: float | None = None     # wrong_price: instead, this price for every coin
+    pct: float = 5.0               # skew: every price this many percent off (plausible, wrong)
     probability: float = 1.0       # share of requests the fault hits
 
     @classmethod
@@ -236,6 +239,7 @@ class ProviderServer:
         self._jitter = random.Random()
         self._wake = threading.Event()
         self.fault: Fault | None = None
+        self.usdt_usd: float | None = None        # de-peg switch (None: the market's own rate)
         self.gate = self._default_gate()
         self.latency = (app.latency * latency_scale, 0.2)
         self._reset_counters()
@@ -268,6 +272,13 @@ class ProviderServer:
             self._wake_sleepers()
         return fault
 
+    def set_depeg(self, usdt_usd: float | None) -> None:
+        """Tether at this USD price here (None: back to the market's own rate)."""
+        if usdt_usd is not None and not 0 < float(usdt_usd) < 10:
+            raise ValueError("usdt_usd must be a price between 0 and 10 (e.g. 0.97)")
+        with self._lock:
+            self.usdt_usd = None if usdt_usd is None else float(usdt_usd)
+
     def set_rate_limit(self, requests: float | None, per_seconds: float | None = None,
                        burst: float | None = None) -> None:
         """Replace the limit (fresh counters, bans lifted); `requests=None` removes it."""
@@ -296,6 +307,7 @@ class ProviderServer:
         """Healthy again: no fault, the default limit and latency, zeroed counters, no ban."""
         with self._lock:
             self.fault = None
+            self.usdt_usd = None
             self.gate = self._default_gate()
             self.latency = (self.app.latency * self.latency_scale, 0.2)
             self._reset_counters()
@@ -317,6 +329,7 @@ class ProviderServer:
         with self._lock:
             return {"provider": self.name, "base_url": self.base_url,
                     "fault": asdict(self.fault) if self.fault else None,
+                    "usdt_usd": self.usdt_usd,
                     "limit": self.gate.describe(),
                     "latency": {"seconds": self.latency[0], "jitter": self.latency[1]}}
 
@@ -353,12 +366,13 @@ class ProviderServer:
             _drain_body(handler)
         with self._lock:
             fault, gate, (latency, jitter), wake = self.fault, self.gate, self.latency, self._wake
+            usdt_usd = self.usdt_usd
             self.requests += 1
             self.by_path[path] += 1
             self.headers_seen.update((k.lower(), v) for k, v in handler.headers.items())
         if fault is not None and self._jitter.random() >= fault.probability:
             fault = None
-        req = Request(method, path, query, handler.headers, now)
+        req = Request(method, path, query, handler.headers, now, usdt_usd=usdt_usd)
         if latency > 0:
             time.sleep(latency * self._jitter.uniform(1 - jitter, 1 + jitter))
         if fault is not None:
@@ -394,6 +408,8 @@ class ProviderServer:
                     req.fixed_price = fault.price
                 else:
                     req.price_factor = fault.factor
+            if fault is not None and fault.kind == "skew":
+                req.price_factor = 1.0 + fault.pct / 100.0
             resp = route.handler(req) if route else app.not_found(req)
             if fault is not None and fault.kind == "malformed" and resp.status == 200:
                 resp = app.malform(resp)
@@ -491,6 +507,13 @@ class ProviderServer:
                         server.set_rate_limit(body.get("requests"), body.get("per_seconds"),
                                               body.get("burst"))
                 return json_answer({"ok": True, "limit": targets[0].state()["limit"]})
+            if method == "POST" and action == "depeg":
+                if "usdt_usd" not in body:
+                    raise ValueError('send {"usdt_usd": 0.97} (null restores the peg)')
+                for server in targets:
+                    server.set_depeg(body["usdt_usd"])
+                return json_answer({"ok": True, "usdt_usd": targets[0].usdt_usd,
+                                    "providers": [s.name for s in targets]})
             if method == "POST" and action == "latency":
                 for server in targets:
                     server.set_latency(float(body.get("seconds", 0.0)),
@@ -500,6 +523,7 @@ class ProviderServer:
             return json_answer({"error": str(exc)}, 400)
         return json_answer({"error": f"unknown control route {method} {path}", "routes": [
             "POST /_sim/fault", "POST /_sim/reset", "POST /_sim/limit", "POST /_sim/latency",
+            "POST /_sim/depeg",
             "GET /_sim/stats", "GET /_sim/state"]}, 404)
 
 

@@ -101,10 +101,18 @@ class Simulator:
     # -- run-time controls --------------------------------------------------------------------
     def set_fault(self, provider: str, fault: str | None, **params: Any) -> None:
         """Switch a fault on ("error500", "timeout", "malformed", "html", "ban", "rate_limit",
-        "wrong_price", "down") or off (None). Parameters: seconds (timeout), retry_after
+        "wrong_price", "skew", "down") or off (None). Parameters: seconds (timeout), retry_after
         (rate_limit, ban), factor or price (wrong_price: multiply every price, or show this
-        price for every coin), probability (share of requests hit)."""
+        price for every coin), pct (skew: every price this many percent off, default 5),
+        probability (share of requests hit)."""
         self.server(provider).set_fault(fault, **params)
+
+    def set_depeg(self, usdt_usd: float | None) -> None:
+        """The stablecoin de-peg switch: tether at this USD price on every venue (its own USD
+        pairs and aggregators show it; USDT-quoted venues divide their prices by it). None
+        restores the market's own rate."""
+        for server in self.servers.values():
+            server.set_depeg(usdt_usd)
 
     def clear_faults(self, provider: str | None = None) -> None:
         targets = [self.server(provider)] if provider else self.servers.values()

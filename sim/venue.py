@@ -22,17 +22,21 @@ class VenueProfile:
     volume_share: float = 1.0       # share of the reference 24h volume reported here
     trade_usd: float = 800.0        # average trade size, for trade counts and ids
     refresh_s: float = 0.0          # the numbers move every this many seconds (0 = live)
+    quote: str = "USD"              # "USDT": prices are in tether, at the market's USDT/USD rate
 
 
 class VenueView:
     """One venue's numbers at one instant.
 
-    The wrong_price fault shows up here: `price_factor` multiplies every price, `fixed_price`
-    (when set) replaces the current price of every coin, history scaled alike.
+    The wrong_price and skew faults show up here: `price_factor` multiplies every price,
+    `fixed_price` (when set) replaces the current price of every coin, history scaled alike.
+    A USDT-quoted venue divides USD prices by the USDT/USD rate: the market's own tether price,
+    or `usdt_usd` while the de-peg switch is on (which also moves tether's own USD price).
     """
 
     def __init__(self, market: Market, profile: VenueProfile, now: float,
-                 price_factor: float = 1.0, fixed_price: float | None = None):
+                 price_factor: float = 1.0, fixed_price: float | None = None,
+                 usdt_usd: float | None = None):
         self.market = market
         self.profile = profile
         self.now = now
@@ -40,12 +44,17 @@ class VenueView:
         self.t = math.floor(now / refresh) * refresh if refresh else now
         self.factor = (1.0 + profile.offset_bps / 1e4) * price_factor
         self.fixed_price = fixed_price
+        self.depeg = None if usdt_usd is None else usdt_usd / market.price("USDT", self.t)
+        if profile.quote == "USDT":
+            self.factor /= usdt_usd if usdt_usd is not None else market.price("USDT", self.t)
 
     def factor_for(self, ticker: str) -> float:
         """What reference prices of this coin are multiplied by here."""
-        if self.fixed_price is None:
-            return self.factor
-        return self.fixed_price / self.market.price(ticker, self.t)
+        if self.fixed_price is not None:
+            return self.fixed_price / self.market.price(ticker, self.t)
+        if ticker == "USDT" and self.depeg is not None:
+            return self.factor * self.depeg
+        return self.factor
 
     def last(self, ticker: str) -> float:
         return self.market.price(ticker, self.t) * self.factor_for(ticker)

@@ -1,6 +1,6 @@
-"""The public Gradio API of the running app, over real HTTP: the nine api names through
+"""The public Gradio API of the running app, over real HTTP: the ten api names through
 gradio_client and through the two-step `/gradio_api/call/<name>` route with plain requests, bad
-input naming its parameter through both, and the API page listing exactly the nine names."""
+input naming its parameter through both, and the API page listing exactly the ten names."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-API_NAMES = {"/get_price", "/get_prices", "/get_ohlc", "/get_top_coins", "/get_fear_greed",
+API_NAMES = {"/get_price", "/get_prices", "/get_venues", "/get_ohlc", "/get_top_coins", "/get_fear_greed",
              "/provider_stats", "/system_status", "/analyze_sentiment", "/news_sentiment"}
 PRICE_KEYS = {"symbol", "price", "source", "timestamp", "quote_currency", "cached", "age_s",
               "stale"}
@@ -60,6 +60,17 @@ def check_price(p: dict, symbol: str) -> None:
     assert p["symbol"] == symbol and p["price"] > 0 and p["quote_currency"] in ("USD", "USDT")
     assert p["source"] in QUOTE_SOURCES and p["stale"] is False and p["age_s"] >= 0, p
     assert abs(p["timestamp"] - time.time()) < 3600, p
+    c = p["consensus"]
+    assert c["status"] in ("ok", "degraded", "single_source") and p["source"] in c["sources"]
+    assert abs(c["price"] / (p["price"] * (c["usdt_usd"] if p["quote_currency"] == "USDT"
+                                          else 1)) - 1) < 0.01
+
+
+def check_venues(r: dict) -> None:
+    assert r["symbol"] == "ETH" and r["consensus"]["status"] == "ok"
+    used = [v for v in r["venues"] if v["used"]]
+    assert len(used) >= 3 and all(abs(v["deviation_bps"]) < 25 for v in used)
+    assert r["served"]["source"] in {v["venue"] for v in used}
 
 
 def check_ohlc(r: dict) -> None:
@@ -122,6 +133,7 @@ CASES = [
     ("get_price", ["btc"], lambda r: check_price(r, "BTC")),
     ("get_prices", ["BTC,ETH"], check_prices(["BTC", "ETH"])),
     ("get_prices", [["SOL", "btc"]], check_prices(["SOL", "BTC"])),
+    ("get_venues", ["eth"], check_venues),
     ("get_ohlc", ["BTC", "1h", 5], check_ohlc),
     ("get_top_coins", [5], check_top),
     ("get_fear_greed", [], check_fear_greed),
@@ -134,7 +146,7 @@ CASES = [
 IDS = [f"{name}-{i}" for i, (name, _, _) in enumerate(CASES)]
 
 
-def test_api_info_lists_the_nine_names_and_no_ui_handler(app_server):
+def test_api_info_lists_the_ten_names_and_no_ui_handler(app_server):
     info = requests.get(f"{app_server.url}/gradio_api/info", timeout=10).json()
     assert set(info["named_endpoints"]) == API_NAMES
     assert info["unnamed_endpoints"] == {}
@@ -179,6 +191,7 @@ BAD = [
     ("get_price", ["B$C"], "symbol"),
     ("get_price", ["NOTACOIN"], "symbol"),
     ("get_prices", [""], "symbols"),
+    ("get_venues", ["B$C"], "symbol"),
     ("get_ohlc", ["BTC", "2h", 10], "interval"),
     ("get_ohlc", ["BTC", "1h", 0], "limit"),
     ("get_top_coins", [1000], "limit"),

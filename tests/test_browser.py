@@ -84,6 +84,10 @@ def test_prices_tab_shows_watchlist_chart_top_coins_and_fear_greed(page):
     expect(page.locator("#price-chart [data-testid=plotly]")).to_be_visible()
     assert plot_types(page, "price-chart") == ["candlestick", "bar"]
     expect(page.locator("#chart-head")).to_contain_text("candles for BTC")
+    expect(page.locator("#venues-chart [data-testid=plotly]")).to_be_visible()
+    assert plot_types(page, "venues-chart") == ["bar"]
+    consensus = page.locator("#watchlist [role=gridcell][data-row='0'][data-col='2']")
+    expect(consensus).to_have_text(re.compile(r"^\s*\$[\d,]+\.\d{2,4}\s*$"))
     expect(first_column(page, "top-coins").first).to_have_text("1")
     assert first_column(page, "top-coins").count() >= 5
     assert plot_types(page, "fear-greed") == ["indicator"]

@@ -45,9 +45,12 @@ def upstream_total(sim) -> int:
 
 
 def test_rotation_spreads_load_and_protects_coingecko(make_router, sim):
-    router = make_router()
+    """Each refresh (a quote older than its 5 s) goes to the next venue of the rotation."""
+    clock = SteppedClock()
+    router = make_router(clock=clock)
     sources = Counter()
     for ticker in WIDELY_LISTED[:30]:
+        clock.advance(6)
         sources[router.get_quote(ticker).source] += 1
     assert sum(sources.values()) == 30
     assert len(sources) >= 5, sources
@@ -76,9 +79,11 @@ def test_selection_is_logged(make_router, sim, caplog):
 
 
 def test_price_answer_is_normalized(make_router, sim):
-    router = make_router()
+    clock = SteppedClock()
+    router = make_router(clock=clock)
     seen = set()
     for t in WIDELY_LISTED[:12]:
+        clock.advance(6)
         a = router.get_quote(t)
         q = a.value
         seen.add(a.source)
@@ -89,15 +94,18 @@ def test_price_answer_is_normalized(make_router, sim):
     assert len(seen) >= 5
 
 
-def test_batch_fills_many_symbols_with_one_upstream_call(make_router, sim):
+def test_batch_fills_many_symbols_with_one_upstream_call_per_venue(make_router, sim):
     router = make_router(providers="binance,kraken,okx")
     before = upstream_total(sim)
     answers, errors = router.get_quotes(["BTC", "ETH", "SOL", "XRP", "ADA", "DOGE"])
     assert not errors and set(answers) == {"BTC", "ETH", "SOL", "XRP", "ADA", "DOGE"}
-    assert upstream_total(sim) - before == 1
-    # the batch also fills the single-quote cache
+    # a cold book: each of the three venues is asked once, for every coin it lists
+    assert upstream_total(sim) - before == 3
+    assert all(a.consensus.status == "ok" for a in answers.values())
+    # the batch also fills the single-quote cache, and the book answers coins not asked yet
     before = upstream_total(sim)
     assert router.get_quote("SOL").cached
+    assert router.get_quote("LINK").cached
     assert upstream_total(sim) == before
 
 
@@ -168,12 +176,12 @@ def test_malformed_and_wrong_prices_fall_back(make_router, sim):
 
 
 def test_stale_answer_when_all_fail(make_router, sim):
-    router = make_router(providers="binance,okx")
+    clock = SteppedClock()
+    router = make_router(providers="binance,okx", clock=clock)
     fresh = router.get_quote("BTC")
     sim.set_fault("binance", "error500")
     sim.set_fault("okx", "error500")
-    stored = router.answers.get("quote:BTC")
-    router.answers.put("quote:BTC", stored.value, stored.source, fetched_at=time.time() - 120)
+    clock.advance(120)
     router.session.cache.clear()
     stale = router.get_quote("BTC")
     assert stale.stale and stale.cached and stale.age_s >= 120
@@ -297,6 +305,7 @@ def test_cache_hit_writes_nothing_to_disk(make_router, sim, tmp_path):
     router.get_quote("BTC")
     router.metrics.flush()
     router.answers.flush()
+    router.book.flush()
     stamp = {p: p.stat().st_mtime_ns for p in data.iterdir()}
     for _ in range(200):
         router.get_quote("BTC")
@@ -310,9 +319,11 @@ def test_api_keys_never_in_cache_files_logs_or_status(make_router, sim, tmp_path
     for k, v in secrets.items():
         monkeypatch.setenv(k, v)
     data = tmp_path / "secret"
-    router = make_router(providers="coingecko,coincap,cryptocompare", data_dir=data)
+    clock = SteppedClock()
+    router = make_router(providers="coingecko,coincap,cryptocompare", data_dir=data, clock=clock)
     with caplog.at_level(logging.DEBUG):
         for t in WIDELY_LISTED[:20]:
+            clock.advance(6)
             router.get_quote(t)
         router.get_top_coins(10)
     used = {p["name"] for p in router.provider_status() if p.get("upstream_calls")}

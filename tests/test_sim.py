@@ -685,3 +685,43 @@ def test_cli_prints_base_url_lines_and_serves():
     finally:
         proc.terminate()
         assert proc.wait(timeout=10) == 0
+
+
+def okx_btc(sim) -> float:
+    return float(get(sim, "OKX", "/api/v5/market/ticker", instId="BTC-USDT").json()
+                 ["data"][0]["last"])
+
+
+def test_fault_skew_quotes_plausible_but_wrong_prices(sim):
+    honest = okx_btc(sim)
+    sim.set_fault("okx", "skew", pct=5)
+    assert okx_btc(sim) == pytest.approx(honest * 1.05, rel=0.002)
+    r = requests.post(f"{sim.url('okx')}/_sim/fault", json={"fault": "skew", "pct": -3}, timeout=5)
+    assert r.status_code == 200 and r.json()["fault"]["pct"] == -3
+    assert okx_btc(sim) == pytest.approx(honest * 0.97, rel=0.002)
+    sim.clear_faults("okx")
+    assert okx_btc(sim) == pytest.approx(honest, rel=0.002)
+
+
+def test_usdt_venues_price_in_tether_and_the_depeg_switch_moves_it(sim):
+    def kraken(pair: str) -> float:
+        result = get(sim, "KRAKEN", "/0/public/Ticker", pair=pair).json()["result"]
+        return float(next(iter(result.values()))["c"][0])
+
+    tether = sim.market.price("USDT", time.time())
+    assert kraken("USDTUSD") == pytest.approx(tether, rel=0.001)
+    assert okx_btc(sim) * tether == pytest.approx(kraken("XBTUSD"), rel=0.001)
+    sim.set_depeg(0.97)
+    assert kraken("USDTUSD") == pytest.approx(0.97, rel=0.001)
+    assert okx_btc(sim) * 0.97 == pytest.approx(kraken("XBTUSD"), rel=0.001)
+    cg = get(sim, "COINGECKO", "/api/v3/simple/price", ids="tether", vs_currencies="usd").json()
+    assert cg["tether"]["usd"] == pytest.approx(0.97, rel=0.001)
+    r = requests.post(f"{sim.url('kraken')}/_sim/depeg", json={"usdt_usd": None, "all": True},
+                      timeout=5)
+    assert r.status_code == 200 and r.json()["usdt_usd"] is None
+    assert kraken("USDTUSD") == pytest.approx(tether, rel=0.001)
+    bad = requests.post(f"{sim.url('kraken')}/_sim/depeg", json={"usdt_usd": -1}, timeout=5)
+    assert bad.status_code == 400
+    sim.set_depeg(0.9)
+    sim.reset()
+    assert sim.server("okx").usdt_usd is None

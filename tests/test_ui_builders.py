@@ -475,3 +475,65 @@ def test_analysis_result_names_label_score_and_engine():
     assert "Bullish" in html and "score 0.87" in html and "engine: transformers" in html
     html = analysis_html({"text": "x", "label": "bearish", "score": 0.5, "engine": "lexicon"})
     assert "Bearish" in html and "lexicon fallback" in html
+
+
+def venues_answer() -> dict:
+    return {"symbol": "BTC",
+            "consensus": {"price": 90000.0, "status": "ok", "spread_bps": 4.2, "band_bps": 25.0,
+                          "sources": ["binance", "kraken", "coinbase"],
+                          "excluded": {"okx": "outlier: 5.0 % above the median of 3 venues"}},
+            "venues": [
+                {"venue": "binance", "quote_currency": "USDT", "price": 90010.0,
+                 "price_usd": 90005.0, "deviation_bps": 0.6, "age_s": 1.0, "used": True,
+                 "reason": ""},
+                {"venue": "okx", "quote_currency": "USDT", "price": 94500.0,
+                 "price_usd": 94495.0, "deviation_bps": 499.4, "age_s": 2.0, "used": False,
+                 "reason": "outlier: 5.0 % above the median of 3 venues"},
+                {"venue": "kraken", "quote_currency": "USD", "price": 89990.0,
+                 "price_usd": 89990.0, "deviation_bps": -1.1, "age_s": 0.5, "used": True,
+                 "reason": ""}]}
+
+
+def test_venues_chart_shows_deviations_and_marks_excluded_venues_red():
+    fig = figures.venues_chart(venues_answer())
+    (bar,) = fig.data
+    assert list(bar.y) == ["kraken", "binance", "okx"]          # by deviation
+    assert list(bar.x) == [-1.1, 0.6, 499.4]
+    assert list(bar.marker.color) == [figures.NEUTRAL, figures.NEUTRAL, figures.DOWN]
+    assert "outlier: 5.0 %" in bar.customdata[2][3]
+    assert "$90,000" in fig.layout.title.text and "ok" in fig.layout.title.text
+
+
+def test_venues_chart_without_quotes_is_a_readable_empty_figure():
+    fig = figures.venues_chart({"symbol": "XMR", "venues": [], "consensus": {}})
+    assert len(fig.data) == 0 and "No venue quotes for XMR" in fig.layout.annotations[0].text
+
+
+def test_watchlist_header_marks_coins_whose_venues_disagree():
+    from ui.prices import disagreement
+
+    rows = [{"symbol": "BTC", "consensus": venues_answer()["consensus"]},
+            {"symbol": "ETH", "consensus": {"sources": ["a", "b", "c", "d"], "excluded": {}}}]
+    assert disagreement(rows) == "⚠ venues disagree: BTC (okx)"
+    assert disagreement(rows[1:]) == "consensus of 4 venues"
+    assert disagreement([{"symbol": "X", "error": "none"}]) == ""
+
+
+def test_watchlist_shows_the_consensus_spread_and_venues_and_marks_disagreement():
+    from ui.prices import with_consensus
+
+    rows = [{"symbol": "BTC", "price": 90010.0, "source": "binance", "quote_currency": "USDT",
+             "cached": False, "age_s": 0.1, "stale": False,
+             "consensus": venues_answer()["consensus"]},
+            {"symbol": "ETH", "price": 3000.0, "source": "kraken", "quote_currency": "USD",
+             "cached": True, "age_s": 1.0, "stale": False,
+             "consensus": {"price": 3000.5, "spread_bps": 3.04, "status": "ok",
+                           "sources": ["a", "b", "c", "d"], "excluded": {}}},
+            {"symbol": "DOGE", "error": "no provider could answer quote DOGE"}]
+    df = with_consensus(tables.watchlist(rows), rows)
+    assert list(df.columns[:5]) == ["Symbol", "Price", "Consensus", "Spread (bps)", "Venues"]
+    btc, eth, doge = df.to_dict("records")
+    assert (btc["Consensus"], btc["Spread (bps)"], btc["Venues"]) == \
+        ("$90,000.00", "4.2", "⚠ 3 (okx out)")
+    assert (eth["Consensus"], eth["Spread (bps)"], eth["Venues"]) == ("$3,000.50", "3.0", "4")
+    assert doge["Consensus"] == fmt.DASH and doge["Venues"] == fmt.DASH

@@ -57,6 +57,7 @@ def test_subscribe_ticks_and_unsubscribe(ws):
         assert tick["quote_currency"] in ("USD", "USDT") and tick["stale"] is False, tick
         assert tick["cached"] in (True, False) and 0 <= tick["age_s"] < 5, tick
         assert abs(tick["timestamp"] - time.time()) < 3600, tick
+        assert tick["consensus"]["status"] == "ok" and tick["source"] in tick["consensus"]["sources"]
     send(ws, {"type": "unsubscribe", "symbol": "XRP"})
     gone = receive_until(ws, "unsubscribed")
     assert gone["symbol"] == "XRP" and gone["was_subscribed"] is True

@@ -1,4 +1,4 @@
-"""The public Gradio API: nine typed endpoints over the service functions, for gradio_client, the
+"""The public Gradio API: ten typed endpoints over the service functions, for gradio_client, the
 "Use via API" page and MCP. Registered with `gr.api`, so they need no UI component; the type hints
 and the `Args:` blocks below are what the API page and the MCP tool descriptions show.
 
@@ -31,7 +31,7 @@ def caller_errors() -> Iterator[None]:
 
 
 def register(service, sentiment, news: Callable[[str, int], dict]) -> None:
-    """Register the nine endpoints; call inside a `with gr.Blocks()` context."""
+    """Register the ten endpoints; call inside a `with gr.Blocks()` context."""
 
     def get_price(symbol: str) -> dict:
         """Latest USD price of one coin, from whichever provider the router picked.
@@ -40,12 +40,30 @@ def register(service, sentiment, news: Callable[[str, int], dict]) -> None:
             symbol: Coin ticker, 1-15 letters or digits, e.g. "BTC" or "eth".
 
         Returns:
-            symbol, price (USD), source (provider), timestamp (epoch s of the data),
-            quote_currency (USD or USDT), cached, age_s, stale; change_24h_pct, volume_24h and
-            market_cap when the source has them.
+            symbol, price (the source's own, checked against the other venues), source
+            (provider), timestamp (epoch s of the data), quote_currency (USD or USDT), cached,
+            age_s, stale, consensus {price (USD), confidence, spread_bps, status (ok, degraded,
+            single_source, stale), sources, excluded {venue: reason}, usdt_usd, usdt_depeg,
+            max_age_s}; change_24h_pct, volume_24h and market_cap when the source has them.
         """
         with caller_errors():
             return service.price(symbol)
+
+    def get_venues(symbol: str) -> dict:
+        """Every venue's latest quote of one coin, in USD, against the cross-venue consensus:
+        who agrees, who was left out and why (an outlier, a stale quote).
+
+        Args:
+            symbol: Coin ticker, 1-15 letters or digits, e.g. "BTC".
+
+        Returns:
+            symbol, consensus (as in get_price), served {source, price, quote_currency}, and
+            venues: one record per venue with venue, kind (exchange or aggregator),
+            quote_currency, price (native), price_usd, deviation_bps (from the consensus),
+            age_s, used, reason (why it was left out; empty when used).
+        """
+        with caller_errors():
+            return service.venues(symbol)
 
     def get_prices(symbols: str | list[str]) -> list[dict]:
         """Latest USD prices of several coins at once, filled by batch endpoints where possible.
@@ -143,7 +161,7 @@ def register(service, sentiment, news: Callable[[str, int], dict]) -> None:
         with caller_errors():
             return news(symbol, limit)
 
-    for fn in (get_price, get_prices, get_ohlc, get_top_coins, get_fear_greed, provider_stats,
+    for fn in (get_price, get_prices, get_venues, get_ohlc, get_top_coins, get_fear_greed, provider_stats,
                system_status, news_sentiment):
         gr.api(fn, api_name=fn.__name__, concurrency_limit=DATA_CONCURRENCY)
     gr.api(analyze_sentiment, api_name="analyze_sentiment",

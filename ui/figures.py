@@ -229,3 +229,32 @@ def sentiment_shares(aggregate: dict | None, height: int = 200) -> go.Figure:
                       yaxis=dict(showticklabels=False, showgrid=False),
                       margin=dict(l=16, r=16, t=48, b=24))
     return fig
+
+
+def venues_chart(data: dict | None, height: int = 300) -> go.Figure:
+    """service.venues() -> one bar per venue: its deviation from the consensus in bps; used
+    venues in grey, excluded ones (outliers, stale quotes) in red with the reason on hover."""
+    data = data or {}
+    symbol = data.get("symbol", "?")
+    rows = [v for v in data.get("venues") or [] if v.get("deviation_bps") is not None]
+    c = data.get("consensus") or {}
+    if not rows or not c.get("price"):
+        return empty_figure(f"No venue quotes for {symbol}", f"{symbol} · venues", height)
+    rows.sort(key=lambda v: v["deviation_bps"])
+    fig = go.Figure(go.Bar(
+        x=[v["deviation_bps"] for v in rows], y=[v["venue"] for v in rows], orientation="h",
+        marker=dict(color=[NEUTRAL if v.get("used") else DOWN for v in rows], line_width=0),
+        customdata=[[fmt.price(v.get("price_usd")), v.get("quote_currency", ""),
+                     fmt.seconds(v.get("age_s")), v.get("reason") or "used"] for v in rows],
+        hovertemplate="%{y}: %{x:+.1f} bps<br>%{customdata[0]} USD (quoted in %{customdata[1]})"
+                      "<br>age %{customdata[2]}<br>%{customdata[3]}<extra></extra>"))
+    band = c.get("band_bps")
+    if band:
+        for edge in (-band, band):
+            fig.add_vline(x=edge, line=dict(color=GRID, dash="dot"))
+    title = (f"{symbol} · venues vs consensus {fmt.price(c['price'])} "
+             f"({c.get('status')}, spread {c.get('spread_bps', 0):.1f} bps)")
+    fig.update_layout(template=TEMPLATE, height=height, title=title, showlegend=False,
+                      xaxis=dict(title="deviation from the consensus (bps)", zeroline=True),
+                      margin=dict(l=110, r=16, t=56, b=40))
+    return fig

@@ -17,6 +17,7 @@ INTERVALS = ["1m", "5m", "15m", "30m", "1h", "4h", "1d", "1w"]
 WATCHLIST_EVERY_S = 10.0
 TOP_LIMIT = 20
 CHART_HEIGHT = 500
+VENUES_HEIGHT = 300
 
 
 def _freshness(answer: dict) -> str:
@@ -33,16 +34,67 @@ def watchlist_view(service: MarketService, symbols: tuple[str, ...] = WATCHLIST)
     if error:
         return (tables.placeholder(tables.WATCHLIST_COLUMNS, "unavailable"),
                 section("Watchlist", error=error))
-    df = tables.watchlist(rows)
+    df = with_consensus(tables.watchlist(rows), rows)
     sources = sorted({r["source"] for r in rows if r.get("source")})
     missing = [r["symbol"] for r in rows if "error" in r]
     stale = [r["symbol"] for r in rows if r.get("stale")]
     parts = [f"{len(rows) - len(missing)}/{len(rows)} priced at {fmt.clock(time.time())}",
              f"from {', '.join(sources) or '—'}",
+             disagreement(rows),
              f"stale: {', '.join(stale)}" if stale else "",
              f"unavailable: {', '.join(missing)}" if missing else "",
              f"refreshes every {WATCHLIST_EVERY_S:.0f} s · click a row to chart it"]
     return tables.styled(df), section("Watchlist", parts)
+
+
+def with_consensus(df, rows: list[dict]):
+    """The watchlist with each coin's consensus: its USD price, spread in bps and how many
+    venues agreed, "⚠" and the venue left out when one disagreed."""
+    if len(df) != len(rows):             # the placeholder row of an empty list
+        return df
+    prices, spreads, venues = [], [], []
+    for r in rows:
+        c = r.get("consensus") or {}
+        out = [v for v, why in (c.get("excluded") or {}).items() if why.startswith("outlier")]
+        prices.append(fmt.price(c.get("price")) if c.get("price") else fmt.DASH)
+        spreads.append(f"{c['spread_bps']:.1f}" if c.get("spread_bps") is not None else fmt.DASH)
+        n = len(c.get("sources") or [])
+        venues.append((f"⚠ {n} ({', '.join(out)} out)" if out else str(n)) if c else fmt.DASH)
+    at = list(df.columns).index("Price") + 1 if "Price" in df.columns else len(df.columns)
+    df = df.copy()
+    df.insert(at, "Venues", venues)
+    df.insert(at, "Spread (bps)", spreads)
+    df.insert(at, "Consensus", prices)
+    return df
+
+
+def disagreement(rows: list[dict]) -> str:
+    """"venues disagree: BTC (okx)" for the coins whose consensus left a venue out as an
+    outlier, else the least agreement seen, e.g. "consensus of 3-7 venues"."""
+    marked, counts = [], []
+    for r in rows:
+        c = r.get("consensus") or {}
+        outliers = [v for v, why in (c.get("excluded") or {}).items() if why.startswith("outlier")]
+        if outliers:
+            marked.append(f"{r['symbol']} ({', '.join(outliers)})")
+        if c.get("sources"):
+            counts.append(len(c["sources"]))
+    if marked:
+        return "⚠ venues disagree: " + "; ".join(marked)
+    if counts:
+        return f"consensus of {min(counts)}-{max(counts)} venues" if min(counts) != max(counts) \
+            else f"consensus of {counts[0]} venues"
+    return ""
+
+
+def venues_view(service: MarketService, symbol: str):
+    """The Venues chart for the charted coin: each venue's deviation from the consensus."""
+    data, error = attempt(service.venues, symbol or "")
+    if error:
+        return figures.empty_figure("No venue quotes: see the message above",
+                                    f"{(symbol or '').strip().upper() or '?'} · venues",
+                                    VENUES_HEIGHT)
+    return figures.venues_chart(data, VENUES_HEIGHT)
 
 
 def chart_view(service: MarketService, symbol: str, interval: str, limit: Any):
@@ -103,6 +155,8 @@ def build(demo: gr.Blocks, service: MarketService,
                          elem_id="chart-button")
     chart = gr.Plot(figures.empty_figure(LOADING, height=CHART_HEIGHT), show_label=False,
                     elem_id="price-chart")
+    venues = gr.Plot(figures.empty_figure(LOADING, "Venues", VENUES_HEIGHT), show_label=False,
+                     elem_id="venues-chart")
 
     with gr.Row(equal_height=False):
         with gr.Column(scale=5, min_width=480):
@@ -119,27 +173,28 @@ def build(demo: gr.Blocks, service: MarketService,
         return watchlist_view(service, symbols)
 
     def refresh_chart(sym, iv, n):
-        return chart_view(service, sym, iv, n)
+        return (*chart_view(service, sym, iv, n), venues_view(service, sym))
 
     def chart_from_row(iv, n, evt: gr.SelectData):
         row = evt.row_value or []
         sym = str(row[0]) if row else ""
         if not sym.isalnum():          # the "Loading…" or error placeholder row
-            return gr.skip(), gr.skip(), gr.skip()
-        return (sym, *chart_view(service, sym, iv, n))
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return (sym, *chart_view(service, sym, iv, n), venues_view(service, sym))
 
     def refresh_market():
         return (*top_view(service), *fear_greed_view(service))
 
     market_outputs = [top, top_head, fear_greed, fg_head]
     demo.load(refresh_watchlist, None, [watch, watch_head], **READ)
-    demo.load(refresh_chart, [symbol, interval, limit], [chart, chart_head], **READ)
+    demo.load(refresh_chart, [symbol, interval, limit], [chart, chart_head, venues], **READ)
     demo.load(refresh_market, None, market_outputs, **READ)
     timer.tick(refresh_watchlist, None, [watch, watch_head], **READ)
     gr.on([show.click, symbol.submit, interval.input, limit.submit], refresh_chart,
-          [symbol, interval, limit], [chart, chart_head], **READ)
-    watch.select(chart_from_row, [interval, limit], [symbol, chart, chart_head], **READ)
+          [symbol, interval, limit], [chart, chart_head, venues], **READ)
+    watch.select(chart_from_row, [interval, limit], [symbol, chart, chart_head, venues], **READ)
     return {"timer": timer, "timer_follows_tab": True,
             "on_select": [(refresh_watchlist, None, [watch, watch_head]),
                           (refresh_market, None, market_outputs)],
-            "watchlist": watch, "chart": chart, "top": top, "fear_greed": fear_greed}
+            "watchlist": watch, "chart": chart, "venues": venues, "top": top,
+            "fear_greed": fear_greed}

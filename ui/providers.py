@@ -41,6 +41,9 @@ def summary_cards(stats: list[dict], performance: dict) -> str:
          f"avg answer {fmt.ms(performance.get('avg_response_ms'))}"),
         ("Rate-limit answers", fmt.integer(sum(p.get("rate_limit_hits") or 0 for p in stats)),
          "; ".join(notes) or "none cooling down"),
+        ("Outliers", fmt.integer(sum(p.get("outliers") or 0 for p in stats)),
+         ", ".join(f"{p.get('label') or p['name']} {p['outliers']}" for p in stats
+                   if p.get("outliers")) or "every quote agreed with the other venues"),
     ]
     body = "".join(f'<div class="stat-card"><div class="stat-label">{esc(label)}</div>'
                    f'<div class="stat-value">{esc(value)}</div>'

@@ -179,7 +179,8 @@ def mount(app: FastAPI, service, sentiment) -> ServingStats:
     @app.get("/api/market/price", tags=["market"])
     def market_price(symbol: str) -> dict:
         """The price answer for one coin: symbol, price, source, timestamp, quote_currency,
-        cached, age_s, stale (+ change_24h_pct, volume_24h, market_cap when known)."""
+        cached, age_s, stale, consensus (+ change_24h_pct, volume_24h, market_cap when
+        known)."""
         return service.price(symbol)
 
     @app.get("/api/market/prices", tags=["market"])
@@ -188,6 +189,13 @@ def mount(app: FastAPI, service, sentiment) -> ServingStats:
         batch endpoints; a coin no provider could answer is a row {symbol, error}."""
         rows = service.prices(symbols)
         return {"prices": rows, "count": len(rows)}
+
+    @app.get("/api/market/venues", tags=["market"])
+    def market_venues(symbol: str) -> dict:
+        """One coin's quote from every venue in the quote book: venue, kind, quote_currency,
+        price (native), price_usd, deviation_bps from the consensus, age_s, used or the reason
+        it was left out; plus the consensus and which source the price answer serves."""
+        return service.venues(symbol)
 
     @app.get("/api/market/ohlc", tags=["market"])
     def market_ohlc(symbol: str, timeframe: str = "1h", limit: str = "100") -> dict:

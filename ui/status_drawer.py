@@ -68,6 +68,8 @@ def provider_line(p: dict, now: float | None = None) -> str:
         detail = f"{success} | {last}"
         if state == "degraded" and error:
             detail += f" | {error}"
+    if p.get("outliers"):
+        detail += f" | Outliers: {p['outliers']}"
     colour = fmt.STATE_COLOR.get(state, GREY)
     return (f'<div class="drawer-provider" data-state="{esc(state)}">'
             f'{_dot(colour, state.replace("_", " "))}'

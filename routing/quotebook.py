@@ -1,0 +1,161 @@
+"""The quote book: the last quote of every venue for every coin, from their snapshot calls.
+
+One miss asks a venue for every coin it lists in one call; the book keeps each coin's quote per
+venue, with when we fetched it and how old the venue's own data was then, so the consensus can
+weigh venues against each other and a later miss on another coin needs no call. Held in memory
+(a read never touches the disk), written to SQLite by a background thread, loaded at start.
+
+The clock is a parameter (default `time.time`) so tests can move time without sleeping.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from providers.base import Quote
+
+from .answers import decode, encode
+
+KEEP_S = 3600.0               # a venue's quote is dropped when nothing replaced it for an hour
+
+
+@dataclass(frozen=True)
+class BookQuote:
+    venue: str
+    quote: Quote
+    fetched_at: float         # book clock, when we received it
+    lag_s: float              # how old the venue's data already was when we received it
+
+    def age(self, now: float) -> float:
+        """Age of the data: time since our fetch plus the venue's own lag (a CoinGecko quote
+        is as old as its last_updated_at, not as our call)."""
+        return max(0.0, now - self.fetched_at) + self.lag_s
+
+    def fetch_age(self, now: float) -> float:
+        return max(0.0, now - self.fetched_at)
+
+
+class QuoteBook:
+    def __init__(self, path: Path | None = None, *, clock: Callable[[], float] = time.time,
+                 flush_every_s: float = 2.0):
+        self.path = path
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._coins: dict[str, dict[str, BookQuote]] = {}     # coin -> venue -> quote
+        self._versions: dict[str, int] = {}
+        self._fetched: dict[str, float] = {}                  # venue -> last snapshot time
+        self._dirty: set[tuple[str, str]] = set()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if path is not None:
+            self._load()
+            self._thread = threading.Thread(target=self._flush_loop, args=(flush_every_s,),
+                                            name="quotebook-flush", daemon=True)
+            self._thread.start()
+
+    def now(self) -> float:
+        return self.clock()
+
+    def put(self, venue: str, quotes: dict[str, Quote], fetched_at: float | None = None) -> None:
+        """Store a venue's snapshot (or a single quote): one entry per coin."""
+        when = self.clock() if fetched_at is None else fetched_at
+        wall = time.time()                  # the venues' timestamps are wall-clock epochs
+        with self._lock:
+            for coin, q in quotes.items():
+                lag = max(0.0, wall - q.timestamp) if q.timestamp > 0 else 0.0
+                self._coins.setdefault(coin, {})[venue] = BookQuote(venue, q, when, lag)
+                self._versions[coin] = self._versions.get(coin, 0) + 1
+                self._dirty.add((venue, coin))
+            self._fetched[venue] = max(self._fetched.get(venue, 0.0), when)
+            self._prune(when)
+
+    def quotes(self, coin: str) -> dict[str, BookQuote]:
+        """Venue -> its last quote of `coin` (a copy)."""
+        return dict(self._coins.get(coin, {}))
+
+    def get(self, venue: str, coin: str) -> BookQuote | None:
+        return self._coins.get(coin, {}).get(venue)
+
+    def version(self, coin: str) -> int:
+        """Changes whenever a quote of `coin` is stored (for callers that memoize)."""
+        return self._versions.get(coin, 0)
+
+    def last_fetch(self, venue: str) -> float:
+        """Book time of the venue's last snapshot (0 when never)."""
+        return self._fetched.get(venue, 0.0)
+
+    def coins(self) -> list[str]:
+        return list(self._coins)
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in list(self._coins.values()))
+
+    def _prune(self, now: float) -> None:
+        for coin, venues in list(self._coins.items()):
+            for venue, bq in list(venues.items()):
+                if now - bq.fetched_at > KEEP_S:
+                    del venues[venue]
+            if not venues:
+                del self._coins[coin]
+
+    # -- persistence --------------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=10)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE IF NOT EXISTS quotes (venue TEXT, coin TEXT, fetched_at REAL, "
+                     "lag_s REAL, value TEXT, PRIMARY KEY (venue, coin))")
+        return conn
+
+    def _load(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = self._connect()
+        try:
+            rows = conn.execute("SELECT venue, coin, fetched_at, lag_s, value FROM quotes").fetchall()
+        finally:
+            conn.close()
+        for venue, coin, fetched_at, lag, value in rows:
+            try:
+                q = decode(json.loads(value))
+            except (KeyError, TypeError, ValueError):
+                continue          # a row from an older schema: refetched when needed
+            self._coins.setdefault(coin, {})[venue] = BookQuote(venue, q, fetched_at, lag)
+            self._fetched[venue] = max(self._fetched.get(venue, 0.0), fetched_at)
+
+    def flush(self) -> None:
+        if self.path is None:
+            return
+        with self._lock:
+            keys, self._dirty = self._dirty, set()
+            rows = [(v, c, bq.fetched_at, bq.lag_s, json.dumps(encode(bq.quote)))
+                    for v, c in keys if (bq := self._coins.get(c, {}).get(v)) is not None]
+        if not rows:
+            return
+        try:
+            conn = self._connect()
+            try:
+                with conn:
+                    conn.executemany("INSERT OR REPLACE INTO quotes VALUES (?, ?, ?, ?, ?)", rows)
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            with self._lock:
+                self._dirty.update(keys)
+            raise
+
+    def _flush_loop(self, every: float) -> None:
+        while not self._stop.wait(every):
+            try:
+                self.flush()
+            except sqlite3.Error:
+                pass      # the entries stay dirty and are written at the next tick
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+        self.flush()
