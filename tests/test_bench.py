@@ -80,7 +80,10 @@ def test_report_numbers_add_up(quick_run):
     assert report["baselines"]["in_process"]["cache_misses"] == 0
     met = {t["target"]: t["met"] for t in report["targets"]}
     assert met["No user-visible 429"] is (load["user_visible_429"] == 0)
-    assert met["CoinGecko usage < 10% of upstream calls"] is (up["coingecko_share"] < 0.10)
+    assert met["CoinGecko share of upstream calls ≤ 5% (checklist: < 10%)"] is (
+        up["coingecko_share"] <= 0.05)
+    assert met["Upstream calls per 1,000 user requests ≤ 25"] is (
+        up["per_1000_user_requests"] <= 25)
 
 
 def test_every_request_was_sent_and_answered(quick_run):

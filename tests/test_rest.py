@@ -97,17 +97,20 @@ def test_ohlc_bad_input_is_400(app_server, params, param):
 # -- /api/system/status and /api/health -----------------------------------------------------------
 
 def test_system_status_payload(app_server):
-    """Every number in the status payload moves with what the app did: one price miss is one
-    more request, one more upstream call, booked to the provider that answered."""
+    """Every number in the status payload moves with what the app did: one price request is one
+    more request, and every upstream call it made (counted at the simulator) is booked to the
+    provider that received it."""
+    sim_before = {n: st["requests"] for n, st in app_server.sim.stats().items()}
     before = get(app_server, "/api/system/status").json()
     price = get(app_server, "/api/market/price", symbol="VET").json()
-    assert price["cached"] is False, "VET was asked for already: pick a coin no test uses"
     resp = get(app_server, "/api/system/status")
     assert resp.status_code == 200
     s = resp.json()
+    sim_calls = {n: st["requests"] - sim_before.get(n, 0)
+                 for n, st in app_server.sim.stats().items()}
     perf, was = s["performance"], before["performance"]
     assert (perf["requests"] - was["requests"], perf["upstream_calls"] - was["upstream_calls"]) \
-        == (1, 1)
+        == (1, sum(sim_calls.values()))
     rows = {p["name"]: p for p in s["providers_detailed"]}
     old = {p["name"]: p for p in before["providers_detailed"]}
     assert set(rows) == {"binance", "coinbase", "kraken", "okx", "kucoin", "bybit",
@@ -115,8 +118,9 @@ def test_system_status_payload(app_server):
                          "alternative_me", "coindesk", "cointelegraph"}
     assert rows["coincap"]["status"] == "disabled"
     assert rows["coincap"]["reason"] == "needs COINCAP_API_KEY"
+    for name, row in rows.items():
+        assert row["upstream_calls"] - old[name]["upstream_calls"] == sim_calls.get(name, 0), name
     source = rows[price["source"]]
-    assert source["upstream_calls"] == old[price["source"]]["upstream_calls"] + 1
     assert source["status"] == "online" and source["response_time_ms"] > 0
     assert 0 < source["success_rate"] <= 100 and abs(source["last_check"] - time.time()) < 60
     assert sum(p["share"] for p in rows.values()) == pytest.approx(1.0, abs=0.01)
@@ -262,6 +266,8 @@ def test_sigterm_saves_answers_and_metrics_for_the_next_start(app_launcher, sim_
     try:
         answer = get(first, "/api/market/price", symbol="QNT").json()
         assert answer["cached"] is False
+        sent = get(first, "/api/system/status").json()["performance"]["upstream_calls"]
+        assert 1 <= sent <= 3, sent           # a cold book: snapshots of up to three venues
     finally:
         code = first.stop()
     assert code == 0, first.log()
@@ -274,7 +280,7 @@ def test_sigterm_saves_answers_and_metrics_for_the_next_start(app_launcher, sim_
         assert second.stop() == 0, second.log()
     assert status["cache"]["entries_by_kind"] == {"quote": 1}           # QNT
     perf = status["performance"]
-    assert (perf["requests"], perf["upstream_calls"]) == (1, 1), perf
+    assert (perf["requests"], perf["upstream_calls"]) == (1, sent), perf
 
 
 # -- the user's checklist -------------------------------------------------------------------------
@@ -310,7 +316,7 @@ def test_upstream_calls_do_not_grow_with_the_coins_asked(app_server):
         answers.append(resp.json())
     calls = sum(s["requests"] for s in app_server.sim.stats().values()) - before
     assert calls <= 3, calls                 # at most one round of snapshots (a cold book: 3)
-    assert sum(a["cached"] for a in answers) >= 9
+    assert sum(not a["cached"] for a in answers) <= max(1, calls)   # a miss per round at most
     assert all(a["consensus"]["status"] == "ok" for a in answers)
 
 
