@@ -79,7 +79,12 @@ def build_app(*, simulated: bool, mcp_server: bool | None):
         if not closed.is_set():
             closed.set()
             router.close()
-            log.info("Router closed: metrics and answers saved")
+            saving = router.metrics.persistence.view()
+            if saving["mode"] == "memory" or saving["saving"] == "failing":
+                log.warning("Router closed; state not saved (%s)", saving["reason"] or
+                            (saving["last_save_error"] or {}).get("error"))
+            else:
+                log.info("Router closed: metrics and answers saved")
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):

@@ -92,15 +92,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch_app(sim, root: Path, sentiment_model: str = "none", timeout: float = 60.0) -> AppServer:
-    """Start `python app.py` on a free port with providers from `sim`, state in root/data, and
-    /ws ticks every second; return once GET /api/health answers (fail with the app's log)."""
+def launch_app(sim, root: Path, sentiment_model: str = "none", timeout: float = 60.0,
+               data_dir: Path | None = None) -> AppServer:
+    """Start `python app.py` on a free port with providers from `sim`, state in `data_dir`
+    (default root/data), and /ws ticks every second; return once GET /api/health answers (fail
+    with the app's log)."""
     import subprocess
     import time
 
     port = _free_port()
     env = {**os.environ, **sim.env(),
-           "DATA_DIR": str(root / "data"), "SENTIMENT_MODEL": sentiment_model,
+           "DATA_DIR": str(data_dir or root / "data"), "SENTIMENT_MODEL": sentiment_model,
            "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
            "GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_TEMP_DIR": str(root / "gradio"),
            "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
