@@ -44,6 +44,7 @@ def build_app(*, simulated: bool, mcp_server: bool | None):
     """The FastAPI app with REST, /ws and the Gradio UI mounted; and a close() that saves the
     router's metrics and answers (safe to call twice)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")   # no phoning home at start
+    os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")  # per-call timings Gradio keeps
 
     import gradio as gr
     from fastapi import FastAPI
@@ -99,6 +100,7 @@ def build_app(*, simulated: bool, mcp_server: bool | None):
     app = gr.mount_gradio_app(app, demo, path="/", theme=ui.THEME, css=ui.CSS, head=ui.HEAD,
                               mcp_server=mcp_server, ssr_mode=False, show_error=True)
     ui.rest.guard_gradio_calls(app)
+    ui.api.keep_api_calls_stateless(app)
     return app, close
 
 
