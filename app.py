@@ -95,7 +95,7 @@ def build_app(*, simulated: bool, mcp_server: bool | None):
         close()                 # uvicorn's graceful shutdown, on SIGTERM or Ctrl-C
 
     app = FastAPI(title="Crypto market data REST API", lifespan=lifespan,
-                  docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json")
+                  docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
     feed = ui.rest.mount(app, service, sentiment)
     app = gr.mount_gradio_app(app, demo, path="/", theme=ui.THEME, css=ui.CSS, head=ui.HEAD,
                               mcp_server=mcp_server, ssr_mode=False, show_error=True)
