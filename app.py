@@ -110,6 +110,8 @@ def main(argv: list[str] | None = None) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for chatty in ("httpx", "httpcore", "urllib3"):     # request lines would drown the routing log
         logging.getLogger(chatty).setLevel(logging.WARNING)
+    from routing.log_repeats import install
+    install()                                           # a recurring error is logged once a minute
 
     import uvicorn
 
