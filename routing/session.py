@@ -15,7 +15,7 @@ import time
 from typing import Any, Callable, Mapping
 
 import requests
-from requests_cache import DO_NOT_CACHE, CacheMixin, SQLiteCache
+from requests_cache import CacheMixin, SQLiteCache
 
 from providers.base import (KIND_CANDLES, KIND_FEAR_GREED, KIND_NEWS, KIND_QUOTE, KIND_QUOTES,
                             KIND_SYMBOLS, KIND_TOP, ProviderError, UpstreamError, UpstreamTimeout)
@@ -61,6 +61,7 @@ class _CallContext(threading.local):
     weight: int = 1
     budget: Callable[[int], bool] | None = None
     on_send: Callable[[float, int | None], None] | None = None
+    store: bool = True                  # whether the answer may be written to the HTTP cache
 
 
 _ctx = _CallContext()
@@ -177,6 +178,7 @@ def build_session(persistence: Persistence, *, max_bytes: int | None = None,
         allowable_codes=(200,),
         ignored_parameters=SECRET_PARAMS,
         stale_if_error=False,
+        filter_fn=lambda _response: _ctx.store,
     )
     adapter = requests.adapters.HTTPAdapter(pool_connections=32, pool_maxsize=64, max_retries=0)
     session.mount("http://", adapter)
@@ -225,13 +227,13 @@ class ProviderHTTP:
         expire = expire_after
         if expire is None:
             expire = getattr(self.local, "expire_after", None) or EXPIRY_S.get(kind, 10)
-        if kind == KIND_QUOTES and params and any(p in params for p in BATCH_LIST_PARAMS):
-            expire = DO_NOT_CACHE
         deadline = getattr(self.local, "deadline", None)
         read = READ_TIMEOUT_S
         if deadline is not None:
             read = max(0.2, min(READ_TIMEOUT_S, deadline - time.time()))
         _ctx.provider, _ctx.weight, _ctx.budget = self.name, weight, self.budget
+        _ctx.store = not (kind == KIND_QUOTES and params
+                          and any(p in params for p in BATCH_LIST_PARAMS))
         _ctx.on_send = (lambda ms, status: self.on_send(self.name, ms, status)) \
             if self.on_send else None
         try:
@@ -245,7 +247,7 @@ class ProviderHTTP:
         except requests.RequestException as exc:
             raise UpstreamError(self.name, f"request failed ({type(exc).__name__})") from None
         finally:
-            _ctx.provider, _ctx.budget, _ctx.on_send = None, None, None
+            _ctx.provider, _ctx.budget, _ctx.on_send, _ctx.store = None, None, None, True
         if getattr(resp, "from_cache", False) and self.on_cache_hit:
             self.on_cache_hit(self.name)
         return resp
