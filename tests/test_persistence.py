@@ -315,3 +315,17 @@ def test_persistence_view_is_plain_json(tmp_path):
     view = Persistence(tmp_path / "d").view()
     assert json.loads(json.dumps(view)) == view
     assert view["mode"] == "sqlite" and view["path"] == str(tmp_path / "d")
+
+
+def test_the_drawer_line_says_memory_quarantine_and_failing_saves():
+    from ui.status_drawer import persistence_line
+
+    assert "memory only: DATA_DIR /x is not usable: read-only file system" in persistence_line(
+        {"mode": "memory", "reason": "DATA_DIR /x is not usable: read-only file system"})
+    line = persistence_line({"mode": "sqlite", "saving": "failing",
+                             "quarantined": [{"file": "answers.sqlite",
+                                              "moved_to": "answers.sqlite.corrupt-1"}],
+                             "last_save_error": {"error": "database or disk is full"}})
+    assert "answers.sqlite was damaged, moved to answers.sqlite.corrupt-1" in line
+    assert "saving fails: database or disk is full" in line
+    assert ">SQLite<" in persistence_line({"mode": "sqlite", "saving": "ok", "quarantined": []})
