@@ -31,8 +31,9 @@ class DamagedFile(sqlite3.DatabaseError):
 
 
 class Persistence:
-    """The state of DATA_DIR as the status page shows it: mode, path, reason, files moved aside,
-    the last save that failed."""
+    """The state of DATA_DIR as the status page shows it: mode, data_dir, reason, files moved
+    aside, the last save that failed. (No key is called "path": gradio_client would take the
+    object for a file to download.)"""
 
     def __init__(self, data_dir: Path | None):
         self.path = data_dir
@@ -157,7 +158,7 @@ class Persistence:
 
     def view(self) -> dict:
         with self._lock:
-            return {"mode": self.mode, "path": str(self.path) if self.path else None,
+            return {"mode": self.mode, "data_dir": str(self.path) if self.path else None,
                     "reason": self.reason, "quarantined": list(self.quarantined),
                     "dropped": list(self.dropped), "saving": "failing" if self.failing else "ok",
                     "last_save_error": self.last_save_error}

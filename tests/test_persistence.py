@@ -314,7 +314,7 @@ def _wait_for(read, ok, timeout: float = 30.0):
 def test_persistence_view_is_plain_json(tmp_path):
     view = Persistence(tmp_path / "d").view()
     assert json.loads(json.dumps(view)) == view
-    assert view["mode"] == "sqlite" and view["path"] == str(tmp_path / "d")
+    assert view["mode"] == "sqlite" and view["data_dir"] == str(tmp_path / "d")
 
 
 def test_the_drawer_line_says_memory_quarantine_and_failing_saves():
