@@ -17,7 +17,7 @@ import time
 import uuid
 from typing import Any
 
-from fastapi import FastAPI, Request, WebSocket
+from fastapi import FastAPI, Query, Request, WebSocket
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -30,7 +30,9 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from ai import InvalidText
+from providers.base import INTERVALS
 from routing import InvalidInput, NoProviderAvailable
+from routing.validate import SYMBOL_RE
 
 log = logging.getLogger("ui.rest")
 
@@ -189,6 +191,11 @@ NO_PROVIDER = {503: _answer(
         "schema": {"type": "integer", "minimum": 1}}})}
 MARKET_ANSWERS = {**BAD_INPUT, **NO_PROVIDER}
 DOCS_STATIC = "/api/docs/static"
+# Documented, not enforced by FastAPI: the router's own validation answers 400 with its message.
+SYMBOL = Query(description="Coin ticker, e.g. BTC", examples=["BTC"],
+               json_schema_extra={"pattern": SYMBOL_RE.pattern})
+TIMEFRAME = Query("1h", description="Candle length",
+                  json_schema_extra={"enum": list(INTERVALS)})
 
 
 def openapi_schema(app: FastAPI) -> dict:
@@ -260,7 +267,7 @@ def mount(app: FastAPI, service, sentiment) -> ServingStats:
     serve_docs_offline(app)
 
     @app.get("/api/market/price", tags=["market"], responses=MARKET_ANSWERS)
-    def market_price(symbol: str) -> dict:
+    def market_price(symbol: str = SYMBOL) -> dict:
         """The price answer for one coin: symbol, price, source, timestamp, quote_currency,
         cached, age_s, stale (+ change_24h_pct, volume_24h, market_cap when known)."""
         return service.price(symbol)
@@ -273,7 +280,8 @@ def mount(app: FastAPI, service, sentiment) -> ServingStats:
         return {"prices": rows, "count": len(rows)}
 
     @app.get("/api/market/ohlc", tags=["market"], responses=MARKET_ANSWERS)
-    def market_ohlc(symbol: str, timeframe: str = "1h", limit: str = "100") -> dict:
+    def market_ohlc(symbol: str = SYMBOL, timeframe: str = TIMEFRAME,
+                    limit: str = "100") -> dict:
         """Candles, oldest first. timeframe: 1m 5m 15m 30m 1h 4h 1d 1w; limit: 1-500."""
         try:
             return service.ohlc(symbol, timeframe, limit)
