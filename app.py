@@ -45,6 +45,7 @@ def build_app(*, simulated: bool, mcp_server: bool | None):
     """The FastAPI app with REST, /ws and the Gradio UI mounted; and a close() that saves the
     router's metrics and answers (safe to call twice)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")   # no phoning home at start
+    os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")  # per-call timings Gradio keeps
 
     import gradio as gr
     from fastapi import FastAPI
@@ -80,7 +81,12 @@ def build_app(*, simulated: bool, mcp_server: bool | None):
         if not closed.is_set():
             closed.set()
             router.close()
-            log.info("Router closed: metrics and answers saved")
+            saving = router.metrics.persistence.view()
+            if saving["mode"] == "memory" or saving["saving"] == "failing":
+                log.warning("Router closed; state not saved (%s)", saving["reason"] or
+                            (saving["last_save_error"] or {}).get("error"))
+            else:
+                log.info("Router closed: metrics and answers saved")
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
@@ -90,11 +96,12 @@ def build_app(*, simulated: bool, mcp_server: bool | None):
         close()                 # uvicorn's graceful shutdown, on SIGTERM or Ctrl-C
 
     app = FastAPI(title="Crypto market data REST API", lifespan=lifespan,
-                  docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json")
+                  docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
     feed = ui.rest.mount(app, service, sentiment)
     app = gr.mount_gradio_app(app, demo, path="/", theme=ui.THEME, css=ui.CSS, head=ui.HEAD,
                               mcp_server=mcp_server, ssr_mode=False, show_error=True)
     ui.rest.guard_gradio_calls(app)
+    ui.api.keep_api_calls_stateless(app)
     return app, close
 
 
@@ -104,6 +111,8 @@ def main(argv: list[str] | None = None) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for chatty in ("httpx", "httpcore", "urllib3"):     # request lines would drown the routing log
         logging.getLogger(chatty).setLevel(logging.WARNING)
+    from routing.log_repeats import install
+    install()                                           # a recurring error is logged once a minute
 
     import uvicorn
 

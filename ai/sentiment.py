@@ -56,6 +56,12 @@ def validate_texts(texts: Any) -> list[str]:
         text = text.strip()
         if not text:
             raise InvalidText(f"{where} is empty; text must be 1 to {MAX_CHARS} characters")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidText(f"{where} is not valid Unicode: character {exc.start + 1} is a "
+                              f"lone surrogate (U+{ord(text[exc.start]):04X}); send UTF-8 "
+                              "text") from None
         if len(text) > MAX_CHARS:
             raise InvalidText(f"{where} has {len(text)} characters; text must be 1 to "
                               f"{MAX_CHARS} characters (after trimming spaces)")

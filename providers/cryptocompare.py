@@ -58,7 +58,8 @@ CANDLE_SERIES: dict[str, tuple[str, int]] = {
 WINDOW_S: dict[str, float] = {"second": 1, "minute": 60, "hour": 3600, "day": 86400,
                               "month": 30 * 86400}
 
-UNKNOWN_MARKERS = ("there is no data for the symbol", "market does not exist for this coin pair")
+UNKNOWN_MARKERS = ("there is no data for the symbol", "market does not exist for this coin pair",
+                   "there is no data for any of the tosymbols")
 SUMMARY_CHARS = 300
 
 
@@ -82,8 +83,10 @@ def check_error(body: Any, status: int = 200) -> None:
     message = str(body.get("Message") or "error without a message")[:200]
     low = message.lower()
     if status == 429 or str(body.get("Type")) == "99" or "rate limit" in low:
-        raise RateLimited(NAME, message, retry_after=exhausted_window(body.get("RateLimit")),
-                          status=status)
+        cooldown = opt_num(body.get("Cooldown"))
+        wait = cooldown if cooldown is not None and cooldown >= 0 else \
+            exhausted_window(body.get("RateLimit"))
+        raise RateLimited(NAME, message, retry_after=wait, status=status)
     if any(marker in low for marker in UNKNOWN_MARKERS):
         raise UnknownSymbol(NAME, message, status=status)
     if "api key" in low or "auth key" in low:

@@ -104,15 +104,23 @@ def parse_entry(entry: Any, ticker: str, now: float | None = None) -> Quote:
 
 
 def parse_ticker(body: Any, ticker: str, now: float | None = None) -> Quote:
-    """A single-pair answer -> Quote, found by alias, or by position when it is the only entry."""
+    """A single-pair answer -> Quote, found by alias, or by position when it is the only entry
+    and its key still names this coin against USD (never another pair such as XBTUSDT)."""
     result = _result(body)
     altname = ALTNAMES.get(ticker, "")
     for key in (result_key(altname), altname):
         if key in result:
             return parse_entry(result[key], ticker, now)
     if len(result) == 1:
-        return parse_entry(next(iter(result.values())), ticker, now)
+        key = next(iter(result))
+        if ALIASES.get(key, ticker) == ticker and _usd_pair_of(key, altname[:-3]):
+            return parse_entry(result[key], ticker, now)
     raise MalformedResponse(NAME, f"no entry for {ticker} among {sorted(result)[:5]}")
+
+
+def _usd_pair_of(key: str, base: str) -> bool:
+    """Whether a result key reads as `base` against plain USD (X/Z prefixes allowed)."""
+    return bool(base) and key.endswith("USD") and base in key[:-3]
 
 
 def parse_tickers(body: Any, wanted: set[str], now: float | None = None) -> dict[str, Quote]:

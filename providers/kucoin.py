@@ -38,6 +38,7 @@ ENDPOINTS = {
 
 OK = "200000"
 TOO_MANY_REQUESTS = "429000"
+BAD_PARAMETER = "400100"     # with "This pair is not provided at present" for an unknown pair
 
 
 def check_envelope(body: Any, retry_after: float | None = None) -> None:
@@ -47,8 +48,11 @@ def check_envelope(body: Any, retry_after: float | None = None) -> None:
     code = str(body.get("code", OK))
     if code == TOO_MANY_REQUESTS:
         raise RateLimited(NAME, f"{code} {body.get('msg') or ''}".strip(), retry_after=retry_after)
+    message = f"{code} {body.get('msg') or ''}".strip()
+    if code == BAD_PARAMETER and "pair" in message.lower():
+        raise UnknownSymbol(NAME, message[:200])
     if code != OK:
-        raise UpstreamError(NAME, f"{code} {body.get('msg') or ''}".strip())
+        raise UpstreamError(NAME, message[:200])
     if "data" in body and body["data"] is None:
         raise UnknownSymbol(NAME, "no data for this symbol")
 

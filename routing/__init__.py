@@ -12,6 +12,7 @@ from providers import REGISTRY, enabled_names, provider_class
 from .answers import AnswerStore
 from .errors import InvalidInput, NoProviderAvailable
 from .metrics import Metrics
+from .persistence import Persistence
 from .quotebook import QuoteBook
 from .router import Answer, Router
 from .session import build_session
@@ -23,15 +24,16 @@ def build_router(data_dir: str | Path | None = None, env: dict[str, str] | None 
                  *, deadline_s: float = 10.0, persist: bool = True,
                  clock: Callable[[], float] = time.time) -> Router:
     """One router per process: providers from the registry, filtered by `PROVIDERS` and by
-    whether their API key is set; state under `DATA_DIR` (default ./data). `clock` (epoch
-    seconds) is the one the router, its answers and its quote book read; tests pass one they
-    can step."""
+    whether their API key is set; state under `DATA_DIR` (default ./data), or in memory when
+    that is not usable (the status says why). `clock` (epoch seconds) is the one the router,
+    its answers and its quote book read; tests pass one they can step."""
     env = dict(os.environ if env is None else env)
-    path = Path(data_dir or env.get("DATA_DIR") or "./data") if persist else None
-    session = build_session(path)
-    metrics = Metrics(path / "metrics.sqlite" if path else None)
-    answers = AnswerStore(path / "answers.sqlite" if path else None, clock=clock)
-    book = QuoteBook(path / "quotes.sqlite" if path else None, clock=clock)
+    persistence = Persistence(Path(data_dir or env.get("DATA_DIR") or "./data")
+                              if persist else None)
+    session = build_session(persistence)
+    metrics = Metrics(persistence)
+    answers = AnswerStore(persistence, clock=clock)
+    book = QuoteBook(persistence, clock=clock)
     wanted = set(enabled_names(env))
     providers, disabled = [], {}
     for name in REGISTRY:

@@ -17,8 +17,13 @@ from typing import Any, Callable
 
 from providers.base import Candle, FearGreed, NewsItem, Quote, TopCoin
 
+from .persistence import Persistence, connect
+
 _TYPES = {cls.__name__: cls for cls in (Quote, Candle, TopCoin, FearGreed, NewsItem)}
 MAX_ENTRIES = 20_000
+FILE = "answers.sqlite"
+SCHEMA = ("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, source TEXT, "
+          "fetched_at REAL, value TEXT);")
 
 
 @dataclass(frozen=True)
@@ -47,16 +52,17 @@ def decode(data: Any) -> Any:
 class AnswerStore:
     """`clock` stamps new answers (epoch seconds); the router reads ages with the same clock."""
 
-    def __init__(self, path: Path | None, flush_every_s: float = 2.0,
+    def __init__(self, persistence: Persistence, flush_every_s: float = 2.0,
                  clock: Callable[[], float] = time.time):
-        self.path = path
+        self.persistence = persistence
+        self.path: Path | None = persistence.file(FILE, SCHEMA)
         self.clock = clock
         self._lock = threading.Lock()
         self._items: dict[str, Stored] = {}
         self._dirty: set[str] = set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        if path is not None:
+        if self.path is not None:
             self._load()
             self._thread = threading.Thread(target=self._flush_loop, args=(flush_every_s,),
                                             name="answers-flush", daemon=True)
@@ -88,27 +94,26 @@ class AnswerStore:
         return len(self._items)
 
     # -- persistence --------------------------------------------------------------------------
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=10)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, source TEXT, "
-                     "fetched_at REAL, value TEXT)")
-        return conn
-
     def _load(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = self._connect()
         try:
-            rows = conn.execute("SELECT key, source, fetched_at, value FROM answers").fetchall()
-        finally:
-            conn.close()
+            conn = connect(self.path)
+            try:
+                rows = conn.execute("SELECT key, source, fetched_at, value FROM answers").fetchall()
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            self.persistence.drop(FILE, "answers", exc)
+            return
         for key, source, fetched_at, value in rows:
             try:
-                self._items[key] = Stored(key, decode(json.loads(value)), source, fetched_at)
-            except (KeyError, TypeError, ValueError):
+                self._items[key] = Stored(str(key), decode(json.loads(value)), str(source),
+                                          float(fetched_at))
+            except (KeyError, TypeError, ValueError, AttributeError):
                 continue  # a row from an older schema: drop it, it will be refetched
 
     def flush(self) -> None:
+        """Write the answers changed since the last flush; on failure (a full disk) they stay
+        dirty and are written at a later tick."""
         if self.path is None:
             return
         with self._lock:
@@ -117,24 +122,20 @@ class AnswerStore:
                     for s in (self._items.get(k) for k in keys) if s is not None]
         if not rows:
             return
-        try:
-            conn = self._connect()
+        with self.persistence.saving(FILE):
+            conn = connect(self.path)
             try:
                 with conn:
                     conn.executemany("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?)", rows)
             finally:
                 conn.close()
-        except sqlite3.Error:
+        if FILE in self.persistence.failing:
             with self._lock:
-                self._dirty.update(keys)   # try again at the next tick
-            raise
+                self._dirty.update(keys)
 
     def _flush_loop(self, every: float) -> None:
         while not self._stop.wait(every):
-            try:
-                self.flush()
-            except sqlite3.Error:
-                pass  # the keys stay dirty and are written at the next tick
+            self.flush()
 
     def close(self) -> None:
         self._stop.set()

@@ -12,6 +12,11 @@ import time
 from collections import Counter, deque
 from pathlib import Path
 
+from .persistence import Persistence, connect
+
+FILE = "metrics.sqlite"
+SCHEMA = "CREATE TABLE IF NOT EXISTS metrics (id INTEGER PRIMARY KEY, saved_at REAL, data TEXT);"
+
 LATENCY_WINDOW = 500          # latencies kept per provider for p50/p95
 SERIES_HOURS = 24
 RECENT_ERRORS = 50
@@ -49,20 +54,56 @@ class ProviderStats:
 
     @classmethod
     def from_json(cls, d: dict) -> "ProviderStats":
+        """Rebuild from a saved snapshot; a field of the wrong type raises TypeError (the caller
+        then drops the whole snapshot rather than serve nonsense counts)."""
         s = cls()
         for k, v in d.items():
             if k == "failures":
-                s.failures = Counter(v)
+                s.failures = Counter({str(kind): _count(n) for kind, n in v.items()})
             elif k == "latencies":
-                s.latencies.extend(v)
-            elif hasattr(s, k):
+                s.latencies.extend(_number(x) for x in v)
+            elif k == "last_status":
+                s.last_status = None if v is None else _count(v)
+            elif isinstance(getattr(s, k, None), str):
+                if not isinstance(v, str):
+                    raise TypeError(f"{k} is not text")
                 setattr(s, k, v)
+            elif isinstance(getattr(s, k, None), (int, float)):
+                setattr(s, k, _number(v) if isinstance(getattr(s, k), float) else _count(v))
         return s
 
 
+def _number(v: object) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise TypeError(f"{v!r} is not a number")
+    return float(v)
+
+
+def _health(h: dict) -> dict:
+    """A saved ProviderHealth snapshot with the types restore() relies on."""
+    return {"blocked_until": _number(h.get("blocked_until", 0.0)),
+            "open_until": _number(h.get("open_until", 0.0)),
+            "opens": _count(h.get("opens", 0)),
+            "block_state": str(h.get("block_state", "rate_limited")),
+            "block_reason": str(h.get("block_reason", ""))}
+
+
+def _error(e: dict) -> dict:
+    """A saved recent-error record with the fields the status page reads."""
+    return {"time": _number(e["time"]),
+            **{k: str(e[k]) for k in ("provider", "kind", "message", "action")}}
+
+
+def _count(v: object) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise TypeError(f"{v!r} is not a count")
+    return v
+
+
 class Metrics:
-    def __init__(self, path: Path | None, flush_every_s: float = 5.0):
-        self.path = path
+    def __init__(self, persistence: Persistence, flush_every_s: float = 5.0):
+        self.persistence = persistence
+        self.path: Path | None = persistence.file(FILE, SCHEMA)
         self._lock = threading.Lock()
         self.started_at = time.time()
         self.providers: dict[str, ProviderStats] = {}
@@ -75,7 +116,7 @@ class Metrics:
         self._dirty = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        if path is not None:
+        if self.path is not None:
             self._load()
             self._thread = threading.Thread(target=self._flush_loop, args=(flush_every_s,),
                                             name="metrics-flush", daemon=True)
@@ -207,47 +248,55 @@ class Metrics:
             self._dirty = False
         return json.dumps(data)   # encoded outside the lock: requests keep recording meanwhile
 
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=10)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("CREATE TABLE IF NOT EXISTS metrics (id INTEGER PRIMARY KEY, saved_at REAL, "
-                     "data TEXT)")
-        return conn
-
     def _load(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as conn:
-            row = conn.execute("SELECT data FROM metrics WHERE id = 1").fetchone()
-        conn.close()
+        try:
+            conn = connect(self.path)
+            try:
+                row = conn.execute("SELECT data FROM metrics WHERE id = 1").fetchone()
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            self.persistence.drop(FILE, "metrics", exc)
+            return
         if not row:
             return
-        data = json.loads(row[0])
-        self.providers = {n: ProviderStats.from_json(d) for n, d in data.get("providers", {}).items()}
-        self.totals = Counter(data.get("totals", {}))
-        self.response_ms_sum = data.get("response_ms_sum", 0.0)
-        self.series = {int(m): Counter(c) for m, c in data.get("series", {}).items()}
-        self.recent_errors.extend(data.get("recent_errors", []))
-        self.health_state = data.get("health", {})
+        try:
+            data = json.loads(row[0])
+            providers = {n: ProviderStats.from_json(d)
+                         for n, d in data.get("providers", {}).items()}
+            totals = Counter({k: _count(v) for k, v in data.get("totals", {}).items()})
+            response_ms_sum = _number(data.get("response_ms_sum", 0.0))
+            series = {int(m): Counter({p: _count(n) for p, n in c.items()})
+                      for m, c in data.get("series", {}).items()}
+            errors = [_error(e) for e in data.get("recent_errors", [])]
+            health = {str(n): _health(h) for n, h in data.get("health", {}).items()}
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            self.persistence.drop(FILE, "metrics", exc)
+            return
+        self.providers, self.totals, self.response_ms_sum = providers, totals, response_ms_sum
+        self.series, self.health_state = series, health
+        self.recent_errors.extend(errors)
 
     def flush(self) -> None:
+        """Write a snapshot; a failure (a full disk) is reported once and retried next tick."""
         if self.path is None:
             return
         payload = self._snapshot()
-        conn = self._connect()
-        try:
-            with conn:
-                conn.execute("INSERT OR REPLACE INTO metrics (id, saved_at, data) VALUES (1, ?, ?)",
-                             (time.time(), payload))
-        finally:
-            conn.close()
+        with self.persistence.saving(FILE):
+            conn = connect(self.path)
+            try:
+                with conn:
+                    conn.execute("INSERT OR REPLACE INTO metrics (id, saved_at, data) "
+                                 "VALUES (1, ?, ?)", (time.time(), payload))
+            finally:
+                conn.close()
+        if FILE in self.persistence.failing:
+            self._dirty = True
 
     def _flush_loop(self, every: float) -> None:
         while not self._stop.wait(every):
             if self._dirty:
-                try:
-                    self.flush()
-                except sqlite3.Error:
-                    pass  # retried at the next tick; the in-memory numbers stay right
+                self.flush()
 
     def close(self) -> None:
         self._stop.set()

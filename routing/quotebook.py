@@ -20,8 +20,12 @@ from typing import Callable
 from providers.base import Quote
 
 from .answers import decode, encode
+from .persistence import Persistence, connect
 
 KEEP_S = 3600.0               # a venue's quote is dropped when nothing replaced it for an hour
+FILE = "quotes.sqlite"
+SCHEMA = ("CREATE TABLE IF NOT EXISTS quotes (venue TEXT, coin TEXT, fetched_at REAL, "
+          "lag_s REAL, value TEXT, PRIMARY KEY (venue, coin));")
 
 
 @dataclass(frozen=True)
@@ -41,9 +45,10 @@ class BookQuote:
 
 
 class QuoteBook:
-    def __init__(self, path: Path | None = None, *, clock: Callable[[], float] = time.time,
-                 flush_every_s: float = 2.0):
-        self.path = path
+    def __init__(self, persistence: Persistence | None = None, *,
+                 clock: Callable[[], float] = time.time, flush_every_s: float = 2.0):
+        self.persistence = persistence if persistence is not None else Persistence(None)
+        self.path: Path | None = self.persistence.file(FILE, SCHEMA)
         self.clock = clock
         self._lock = threading.Lock()
         self._coins: dict[str, dict[str, BookQuote]] = {}     # coin -> venue -> quote
@@ -52,7 +57,7 @@ class QuoteBook:
         self._dirty: set[tuple[str, str]] = set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        if path is not None:
+        if self.path is not None:
             self._load()
             self._thread = threading.Thread(target=self._flush_loop, args=(flush_every_s,),
                                             name="quotebook-flush", daemon=True)
@@ -104,29 +109,29 @@ class QuoteBook:
                 del self._coins[coin]
 
     # -- persistence --------------------------------------------------------------------------
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=10)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("CREATE TABLE IF NOT EXISTS quotes (venue TEXT, coin TEXT, fetched_at REAL, "
-                     "lag_s REAL, value TEXT, PRIMARY KEY (venue, coin))")
-        return conn
-
     def _load(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = self._connect()
         try:
-            rows = conn.execute("SELECT venue, coin, fetched_at, lag_s, value FROM quotes").fetchall()
-        finally:
-            conn.close()
+            conn = connect(self.path)
+            try:
+                rows = conn.execute(
+                    "SELECT venue, coin, fetched_at, lag_s, value FROM quotes").fetchall()
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            self.persistence.drop(FILE, "quotes", exc)
+            return
         for venue, coin, fetched_at, lag, value in rows:
             try:
                 q = decode(json.loads(value))
-            except (KeyError, TypeError, ValueError):
+                bq = BookQuote(str(venue), q, float(fetched_at), float(lag))
+            except (KeyError, TypeError, ValueError, AttributeError):
                 continue          # a row from an older schema: refetched when needed
-            self._coins.setdefault(coin, {})[venue] = BookQuote(venue, q, fetched_at, lag)
-            self._fetched[venue] = max(self._fetched.get(venue, 0.0), fetched_at)
+            self._coins.setdefault(str(coin), {})[bq.venue] = bq
+            self._fetched[bq.venue] = max(self._fetched.get(bq.venue, 0.0), bq.fetched_at)
 
     def flush(self) -> None:
+        """Write the quotes changed since the last flush; on failure (a full disk) they stay
+        dirty and are written at a later tick."""
         if self.path is None:
             return
         with self._lock:
@@ -135,24 +140,20 @@ class QuoteBook:
                     for v, c in keys if (bq := self._coins.get(c, {}).get(v)) is not None]
         if not rows:
             return
-        try:
-            conn = self._connect()
+        with self.persistence.saving(FILE):
+            conn = connect(self.path)
             try:
                 with conn:
                     conn.executemany("INSERT OR REPLACE INTO quotes VALUES (?, ?, ?, ?, ?)", rows)
             finally:
                 conn.close()
-        except sqlite3.Error:
+        if FILE in self.persistence.failing:
             with self._lock:
                 self._dirty.update(keys)
-            raise
 
     def _flush_loop(self, every: float) -> None:
         while not self._stop.wait(every):
-            try:
-                self.flush()
-            except sqlite3.Error:
-                pass      # the entries stay dirty and are written at the next tick
+            self.flush()
 
     def close(self) -> None:
         self._stop.set()

@@ -7,6 +7,8 @@ import dataclasses
 import time
 from typing import Callable
 
+from requests_cache import SQLiteCache
+
 from .router import Answer, Router
 
 
@@ -155,6 +157,7 @@ class MarketService:
                 "http_cache_entries": self._http_cache_entries(),
                 "data_dir": str(self.router.metrics.path.parent) if self.router.metrics.path
                 else None,
+                "persistence": self.router.metrics.persistence.view(),
                 "uptime_s": round(now - self.started_at, 1),
                 "queue": self.queue_status() if self.queue_status else None,
             },
@@ -175,8 +178,7 @@ class MarketService:
         }
 
     def _cache_backend(self) -> str:
-        backend = self.router.session.cache
-        return type(backend).__name__.replace("Cache", "").lower() or "memory"
+        return "sqlite" if isinstance(self.router.session.cache, SQLiteCache) else "memory"
 
     def _http_cache_entries(self) -> int | None:
         """Counted at most every 30 s: a COUNT waits on the cache's write lock under load."""

@@ -6,9 +6,12 @@ process. Expiry is chosen per kind of request; API keys are never in cache keys 
 """
 from __future__ import annotations
 
+import logging
+import math
+import os
+import sqlite3
 import threading
 import time
-from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import requests
@@ -16,6 +19,10 @@ from requests_cache import CacheMixin, SQLiteCache
 
 from providers.base import (KIND_CANDLES, KIND_FEAR_GREED, KIND_NEWS, KIND_QUOTE, KIND_QUOTES,
                             KIND_SYMBOLS, KIND_TOP, ProviderError, UpstreamError, UpstreamTimeout)
+
+from .persistence import Persistence
+
+log = logging.getLogger("routing.session")
 
 CONNECT_TIMEOUT_S = 3.0
 READ_TIMEOUT_S = 8.0
@@ -25,6 +32,14 @@ EXPIRY_S: dict[str, float] = {
     KIND_QUOTE: 5, KIND_QUOTES: 5, KIND_CANDLES: 60, KIND_TOP: 60,
     KIND_FEAR_GREED: 3600, KIND_NEWS: 300, KIND_SYMBOLS: 86400,
 }
+
+FILE = "http_cache.sqlite"
+MAX_MB_ENV = "HTTP_CACHE_MAX_MB"
+DEFAULT_MAX_MB = 50.0
+PRUNE_EVERY_S = 60.0
+# A batch that names its coins in one of these parameters is not stored: the router keeps each
+# coin's quote, and a stored subset would almost never be asked for again, only pile up.
+BATCH_LIST_PARAMS = ("symbols", "pair", "ids", "fsyms")
 
 # Key parameters and headers of every provider: never part of a cache key, redacted when stored.
 SECRET_PARAMS = (
@@ -46,6 +61,7 @@ class _CallContext(threading.local):
     weight: int = 1
     budget: Callable[[int], bool] | None = None
     on_send: Callable[[float, int | None], None] | None = None
+    store: bool = True                  # whether the answer may be written to the HTTP cache
 
 
 _ctx = _CallContext()
@@ -68,28 +84,126 @@ class _BudgetGate:
                 _ctx.on_send((time.perf_counter() - start) * 1000.0, status)
 
 
+class GuardedSQLiteCache(SQLiteCache):
+    """requests-cache's SQLite backend, where a disk that fails (full, I/O error) makes a cache
+    miss or an unsaved answer, never a failed request; failures are reported once."""
+
+    def __init__(self, path: str, persistence: Persistence, **kwargs: Any):
+        super().__init__(path, **kwargs)
+        self.persistence = persistence
+
+    def get_response(self, key: str, default=None):
+        try:
+            return super().get_response(key, default)
+        except sqlite3.Error as exc:
+            self.persistence.save_failed(FILE, exc)
+            return default
+
+    def save_response(self, response, cache_key=None, expires=None):
+        with self.persistence.saving(FILE):
+            super().save_response(response, cache_key, expires)
+
+    def prune(self, max_bytes: int) -> dict:
+        """Delete expired answers; past `max_bytes`, the answers that expire first; shrink the
+        file when it is over the cap. Returns what was done (for tests and the log)."""
+        db = self.responses
+        with db._lock, db.connection(commit=True) as con:
+            expired = con.execute(f"DELETE FROM {db.table_name} WHERE expires <= ?",
+                                  (int(time.time()),)).rowcount
+            page = con.execute("PRAGMA page_size").fetchone()[0]
+            pages, free = (con.execute(f"PRAGMA {p}").fetchone()[0]
+                           for p in ("page_count", "freelist_count"))
+            live = (pages - free) * page
+            evicted = 0
+            if live > max_bytes:
+                rows = con.execute(f"SELECT COUNT(*) FROM {db.table_name}").fetchone()[0]
+                evicted = math.ceil(rows * (1 - 0.8 * max_bytes / live))
+                con.execute(f"DELETE FROM {db.table_name} WHERE key IN (SELECT key FROM "
+                            f"{db.table_name} ORDER BY expires LIMIT ?)", (evicted,))
+        self._prune_redirects()
+        vacuumed = os.path.getsize(db.db_path) > max_bytes
+        if vacuumed:
+            db.vacuum()
+        with db.connection() as con:
+            con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return {"expired": expired, "evicted": evicted, "vacuumed": vacuumed,
+                "bytes": os.path.getsize(db.db_path)}
+
+
 class RoutedSession(CacheMixin, _BudgetGate, requests.Session):
-    """requests-cache's session with the budget gate under it."""
+    """requests-cache's session with the budget gate under it, and a thread that keeps the
+    cache's file under its size cap."""
+
+    pruner: threading.Thread | None = None
+    _stop_pruning: threading.Event | None = None
+
+    def close(self) -> None:
+        if self._stop_pruning is not None:
+            self._stop_pruning.set()
+        if self.pruner is not None:
+            self.pruner.join(timeout=5)
+        try:
+            super().close()
+        except sqlite3.Error:
+            pass  # closing a connection to a failing disk: nothing left to save
 
 
-def build_session(data_dir: Path | None) -> RoutedSession:
-    """SQLite (WAL) under DATA_DIR when given, else memory; stale entries kept for fallback."""
-    if data_dir is None:
-        backend: Any = "memory"
-    else:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        backend = SQLiteCache(str(data_dir / "http_cache.sqlite"), wal=True, busy_timeout=10_000)
+def max_cache_bytes(env: Mapping[str, str] | None = None) -> int:
+    """HTTP_CACHE_MAX_MB (default 50) in bytes; a bad value falls back to the default."""
+    raw = (os.environ if env is None else env).get(MAX_MB_ENV, "").strip()
+    mb = DEFAULT_MAX_MB
+    if raw:
+        try:
+            mb = float(raw)
+            if not math.isfinite(mb) or mb <= 0:
+                raise ValueError
+        except ValueError:
+            log.warning("%s=%r is not a positive number of MB; using %g", MAX_MB_ENV, raw,
+                        DEFAULT_MAX_MB)
+            mb = DEFAULT_MAX_MB
+    return int(mb * 1024 * 1024)
+
+
+def build_session(persistence: Persistence, *, max_bytes: int | None = None,
+                  prune_every_s: float = PRUNE_EVERY_S) -> RoutedSession:
+    """SQLite (WAL) under DATA_DIR when it is usable, else memory. A background thread prunes
+    expired answers every `prune_every_s` and keeps the file under `max_bytes`."""
+    path = persistence.file(FILE)
+    backend: Any = "memory"
+    if path is not None:
+        backend = GuardedSQLiteCache(str(path), persistence, wal=True, busy_timeout=10_000)
     session = RoutedSession(
         backend=backend,
         expire_after=EXPIRY_S[KIND_QUOTE],
         allowable_codes=(200,),
         ignored_parameters=SECRET_PARAMS,
         stale_if_error=False,
+        filter_fn=lambda _response: _ctx.store,
     )
     adapter = requests.adapters.HTTPAdapter(pool_connections=32, pool_maxsize=64, max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
+    cap = max_cache_bytes() if max_bytes is None else max_bytes
+    session._stop_pruning = stop = threading.Event()
+    session.pruner = threading.Thread(target=_prune_loop, args=(session, persistence, cap,
+                                                                prune_every_s, stop),
+                                      name="http-cache-prune", daemon=True)
+    session.pruner.start()
     return session
+
+
+def _prune_loop(session: RoutedSession, persistence: Persistence, cap: int, every: float,
+                stop: threading.Event) -> None:
+    cache = session.cache
+    while not stop.wait(every):
+        with persistence.saving(FILE):
+            if isinstance(cache, GuardedSQLiteCache):
+                done = cache.prune(cap)
+                if done["evicted"] or done["vacuumed"]:
+                    log.info("HTTP cache over %.0f MB: %d answers evicted, file now %.1f MB",
+                             cap / 2**20, done["evicted"], done["bytes"] / 2**20)
+            else:
+                cache.delete(expired=True)
 
 
 class ProviderHTTP:
@@ -120,6 +234,8 @@ class ProviderHTTP:
         if deadline is not None:
             read = max(0.2, min(READ_TIMEOUT_S, deadline - self.clock()))
         _ctx.provider, _ctx.weight, _ctx.budget = self.name, weight, self.budget
+        _ctx.store = not (kind == KIND_QUOTES and params
+                          and any(p in params for p in BATCH_LIST_PARAMS))
         _ctx.on_send = (lambda ms, status: self.on_send(self.name, ms, status)) \
             if self.on_send else None
         try:
@@ -133,7 +249,7 @@ class ProviderHTTP:
         except requests.RequestException as exc:
             raise UpstreamError(self.name, f"request failed ({type(exc).__name__})") from None
         finally:
-            _ctx.provider, _ctx.budget, _ctx.on_send = None, None, None
+            _ctx.provider, _ctx.budget, _ctx.on_send, _ctx.store = None, None, None, True
         if getattr(resp, "from_cache", False) and self.on_cache_hit:
             self.on_cache_hit(self.name)
         return resp

@@ -10,13 +10,14 @@ import signal
 import sys
 import threading
 
-from .simulator import Simulator
+from .simulator import APPS, Simulator
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m sim", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=None,
-                        help="first port; providers take N, N+1, ... (default: free ports)")
+                        help="first port; providers take N, N+1, ... (default or 0: each "
+                             "provider on a free port)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
     parser.add_argument("--latency-scale", type=float, default=1.0,
                         help="multiply each provider's typical latency (0 = answer at once)")
@@ -25,7 +26,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="do not enforce the providers' rate limits")
     parser.add_argument("--timeout-seconds", type=float, default=12.0,
                         help="how long the 'timeout' fault holds an answer (default 12)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.port is not None and not 0 <= args.port <= 65535 - len(APPS) + 1:
+        parser.error(f"--port must be 0 (free ports) or 1 to {65535 - len(APPS) + 1}")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,7 @@ from .market import Market
 from .news import FEEDS, Newsroom
 from .server import ProviderApp, ProviderServer
 
-# Order of the BASE_URL lines and of ports under --port N (N, N+1, ...).
+# Order of the BASE_URL lines and of ports under --port N (N, N+1, ...); 0 or None: free ports.
 APPS: tuple[type[ProviderApp], ...] = (
     AGGREGATORS[0], *EXCHANGES, *AGGREGATORS[1:], *FEEDS)
 
@@ -50,7 +50,7 @@ class Simulator:
             try:
                 for index, app_class in enumerate(APPS):
                     app = app_class(self.market, newsroom=self.newsroom)
-                    port = 0 if self._first_port is None else self._first_port + index
+                    port = self._first_port + index if self._first_port else 0
                     self.servers[app.name] = ProviderServer(
                         app, host=self.host, port=port, siblings=lambda: self.servers.values(),
                         **self._settings)

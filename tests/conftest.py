@@ -93,16 +93,17 @@ def _free_port() -> int:
 
 
 def launch_app(sim, root: Path, sentiment_model: str = "none", timeout: float = 60.0, *,
-               args: tuple[str, ...] = (), extra_env: dict[str, str] | None = None) -> AppServer:
+               args: tuple[str, ...] = (), extra_env: dict[str, str] | None = None,
+               data_dir: Path | None = None) -> AppServer:
     """Start `python app.py [args]` on a free port with providers from `sim` (none when `sim` is
-    None), state in root/data, /ws ticks every second and `extra_env` on top; return once GET
-    /api/health answers (fail with the app's log)."""
+    None), state in `data_dir` (default root/data), /ws ticks every second and `extra_env` on
+    top; return once GET /api/health answers (fail with the app's log)."""
     import subprocess
     import time
 
     port = _free_port()
     env = {**os.environ, **(sim.env() if sim is not None else {}),
-           "DATA_DIR": str(root / "data"), "SENTIMENT_MODEL": sentiment_model,
+           "DATA_DIR": str(data_dir or root / "data"), "SENTIMENT_MODEL": sentiment_model,
            "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
            "GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_TEMP_DIR": str(root / "gradio"),
            "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),

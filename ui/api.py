@@ -5,6 +5,8 @@ and the `Args:` blocks below are what the API page and the MCP tool descriptions
 No `from __future__ import annotations` here: gr.api reads the hints as real types.
 """
 import contextlib
+import json
+import re
 from collections.abc import Callable, Iterator
 
 import gradio as gr
@@ -28,6 +30,106 @@ def caller_errors() -> Iterator[None]:
         raise gr.Error(str(exc), title="Invalid input", print_exception=False) from None
     except NoProviderAvailable as exc:
         raise gr.Error(str(exc), title="No provider available", print_exception=False) from None
+
+
+API_NAMES = ("get_price", "get_prices", "get_ohlc", "get_top_coins", "get_fear_greed",
+             "provider_stats", "system_status", "news_sentiment", "analyze_sentiment", "ping")
+
+
+def keep_api_calls_stateless(app) -> None:
+    """After `gr.mount_gradio_app`: a Gradio API call keeps no state once it is answered
+    (`forget_api_sessions`, `CallResults`)."""
+    from starlette.routing import Mount
+
+    mounted = [r.app for r in app.routes if isinstance(r, Mount) and hasattr(r.app, "get_blocks")]
+    if not mounted:
+        raise RuntimeError("keep_api_calls_stateless: no Gradio app is mounted on this app yet")
+    for gradio_app in mounted:
+        forget_api_sessions(gradio_app.get_blocks())
+        app.add_middleware(CallResults, gradio_app=gradio_app)
+
+
+def forget_api_sessions(demo: gr.Blocks) -> None:
+    """Drop a session's state once an API call in it has answered, unless the session also ran
+    UI events or holds gr.State values.
+
+    Gradio gives each `/gradio_api/call/...` call a new session, and each session a copy of the
+    whole UI's configuration (about 140 kB here), kept until 10,000 sessions exist. An API-only
+    session holds nothing a later call needs: a new call simply gets a fresh copy."""
+    original = demo.process_api
+
+    async def process_api(block_fn, inputs, state=None, request=None, iterator=None,
+                          session_hash=None, *args, **kwargs):
+        fn = block_fn if not isinstance(block_fn, int) else demo.fns[block_fn]
+        api_only = fn.api_name in API_NAMES
+        try:
+            return await original(block_fn, inputs, state, request, iterator, session_hash,
+                                  *args, **kwargs)
+        finally:
+            holder = getattr(demo, "state_holder", None)
+            if state is not None and not api_only:
+                state.ran_ui_events = True
+            elif (state is not None and session_hash and holder is not None
+                  and not getattr(state, "ran_ui_events", False) and not state.state_data):
+                with holder.lock:
+                    if holder.session_data.get(session_hash) is state:
+                        del holder.session_data[session_hash]
+                        holder.time_last_used.pop(session_hash, None)
+
+    demo.process_api = process_api
+
+
+CALL_RESULT = re.compile(r"^/gradio_api/call/(?:v2/)?[^/]+/([^/]+)/?$")
+
+
+class CallResults:
+    """ASGI middleware around `GET /gradio_api/call/<name>/<event_id>`, the second step of a
+    plain-HTTP API call.
+
+    An unknown or already-read event id gets a short 404 here; Gradio would raise inside its
+    event stream and log a 14 kB traceback per request. Once a result has been read, the
+    session's message queue, its empty set of pending ids and the event's iterator slot are
+    dropped: Gradio keeps them per call (the set and the slot forever)."""
+
+    def __init__(self, app, gradio_app):
+        self.app = app
+        self.gradio_app = gradio_app
+
+    async def __call__(self, scope, receive, send):
+        match = CALL_RESULT.match(scope.get("path", "")) if scope["type"] == "http" and \
+            scope.get("method") == "GET" else None
+        if match is None:
+            return await self.app(scope, receive, send)
+        event_id = match.group(1)
+        queue = self.gradio_app.get_blocks()._queue
+        session = self._session_of(queue, event_id)
+        if session not in queue.pending_messages_per_session:
+            body = json.dumps({"error": "unknown_event",
+                               "detail": f"no pending call has the event id {event_id[:40]!r}; "
+                                         "POST /gradio_api/call/<name> first, and read each "
+                                         "result once"}).encode()
+            await send({"type": "http.response.start", "status": 404,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            if not queue.pending_event_ids_session.get(session):
+                queue.pending_event_ids_session.pop(session, None)
+                queue.pending_messages_per_session.pop(session, None)
+            if self.gradio_app.iterators.get(event_id, False) is None:
+                self.gradio_app.iterators.pop(event_id, None)
+
+    @staticmethod
+    def _session_of(queue, event_id: str) -> str:
+        """The session Gradio reads this event's messages from (its own lookup, same order)."""
+        event = queue.event_ids_to_events.get(event_id)
+        if event is not None:
+            return event.session_hash
+        return next((s for s, ids in list(queue.pending_event_ids_session.items())
+                     if event_id in ids), event_id)
 
 
 def register(service, sentiment, news: Callable[[str, int], dict]) -> None:

@@ -17,16 +17,22 @@ import time
 import uuid
 from typing import Any
 
-from fastapi import FastAPI, Request, WebSocket
+from fastapi import FastAPI, Query, Request, WebSocket
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
-from starlette.routing import Mount
+from starlette.routing import Match, Mount
+from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from ai import InvalidText
+from providers.base import INTERVALS
 from routing import InvalidInput, NoProviderAvailable
+from routing.validate import SYMBOL_RE
 
 log = logging.getLogger("ui.rest")
 
@@ -162,6 +168,87 @@ def guard_gradio_calls(app: FastAPI) -> None:
 
 # -- the routes ---------------------------------------------------------------------------------
 
+ERROR_SCHEMA = {"type": "object", "required": ["error", "detail"], "properties": {
+    "error": {"type": "string"}, "param": {"type": "string"}, "detail": {"type": "string"}}}
+NO_PROVIDER_SCHEMA = {"type": "object", "required": ["error", "detail", "retry_after_s",
+                                                      "providers"], "properties": {
+    "error": {"type": "string", "enum": ["no_provider_available"]},
+    "detail": {"type": "string"}, "retry_after_s": {"type": "number"},
+    "providers": {"type": "object", "additionalProperties": {"type": "string"}}}}
+
+
+def _answer(description: str, schema: dict, **extra: Any) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}},
+            **extra}
+
+
+BAD_INPUT = {400: _answer("A bad or missing parameter; `param` names it.", ERROR_SCHEMA)}
+TOO_LARGE = {413: _answer("The body is over 1 MiB.", ERROR_SCHEMA)}
+NO_PROVIDER = {503: _answer(
+    "No provider can answer now and nothing is cached; each provider's reason is listed.",
+    NO_PROVIDER_SCHEMA, headers={"Retry-After": {
+        "description": "Whole seconds until a provider is expected back.", "required": True,
+        "schema": {"type": "integer", "minimum": 1}}})}
+MARKET_ANSWERS = {**BAD_INPUT, **NO_PROVIDER}
+DOCS_STATIC = "/api/docs/static"
+# Documented, not enforced by FastAPI: the router's own validation answers 400 with its message.
+SYMBOL = Query(description="Coin ticker, e.g. BTC", examples=["BTC"],
+               json_schema_extra={"pattern": SYMBOL_RE.pattern})
+TIMEFRAME = Query("1h", description="Candle length",
+                  json_schema_extra={"enum": list(INTERVALS)})
+
+
+def openapi_schema(app: FastAPI) -> dict:
+    """The REST routes' OpenAPI, listing what they really answer: FastAPI's 422 is never sent
+    (bad input is a 400 here), so it and its schemas are left out."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, routes=app.routes,
+                         description=app.description)
+    for path in schema.get("paths", {}).values():
+        for op in path.values():
+            op.get("responses", {}).pop("422", None)
+    schemas = schema.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    if "components" in schema and not schemas:
+        schema["components"].pop("schemas", None)
+        if not schema["components"]:
+            del schema["components"]
+    app.openapi_schema = schema
+    return schema
+
+
+class MethodCheck:
+    """ASGI middleware: a REST path asked with a method it does not take gets 405 with an
+    `Allow` header. (Without it the request falls through to the Gradio app mounted at "/",
+    which answers 404.)"""
+
+    def __init__(self, app, api: FastAPI):
+        self.app = app
+        self.api = api
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope.get("path", "").startswith(API_PREFIX + "/"):
+            allowed: set[str] = set()
+            for route in self.api.routes:
+                if isinstance(route, APIRoute):
+                    match, _ = route.matches(scope)
+                    if match == Match.FULL:
+                        allowed = set()
+                        break
+                    if match == Match.PARTIAL:
+                        allowed |= route.methods
+            if allowed:
+                allow = ", ".join(sorted(allowed))
+                response = JSONResponse(
+                    {"error": "method_not_allowed",
+                     "detail": f"{scope['method']} is not allowed here; use {allow}"},
+                    status_code=405, headers={"Allow": allow})
+                return await response(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+
 SENTIMENT_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
     "type": "object",
     "properties": {"text": {"type": "string", "maxLength": 2000},
@@ -175,30 +262,34 @@ def mount(app: FastAPI, service, sentiment) -> ServingStats:
     stats = ServingStats()
     tick = tick_seconds()
     add_error_handlers(app)
+    app.openapi = lambda: openapi_schema(app)
+    app.add_middleware(MethodCheck, api=app)
+    serve_docs_offline(app)
 
-    @app.get("/api/market/price", tags=["market"])
-    def market_price(symbol: str) -> dict:
+    @app.get("/api/market/price", tags=["market"], responses=MARKET_ANSWERS)
+    def market_price(symbol: str = SYMBOL) -> dict:
         """The price answer for one coin: symbol, price, source, timestamp, quote_currency,
         cached, age_s, stale, consensus (+ change_24h_pct, volume_24h, market_cap when
         known)."""
         return service.price(symbol)
 
-    @app.get("/api/market/prices", tags=["market"])
+    @app.get("/api/market/prices", tags=["market"], responses=MARKET_ANSWERS)
     def market_prices(symbols: str) -> dict:
         """Price answers for up to 50 coins at once (comma-separated), filled by the providers'
         batch endpoints; a coin no provider could answer is a row {symbol, error}."""
         rows = service.prices(symbols)
         return {"prices": rows, "count": len(rows)}
 
-    @app.get("/api/market/venues", tags=["market"])
-    def market_venues(symbol: str) -> dict:
+    @app.get("/api/market/venues", tags=["market"], responses=MARKET_ANSWERS)
+    def market_venues(symbol: str = SYMBOL) -> dict:
         """One coin's quote from every venue in the quote book: venue, kind, quote_currency,
         price (native), price_usd, deviation_bps from the consensus, age_s, used or the reason
         it was left out; plus the consensus and which source the price answer serves."""
         return service.venues(symbol)
 
-    @app.get("/api/market/ohlc", tags=["market"])
-    def market_ohlc(symbol: str, timeframe: str = "1h", limit: str = "100") -> dict:
+    @app.get("/api/market/ohlc", tags=["market"], responses=MARKET_ANSWERS)
+    def market_ohlc(symbol: str = SYMBOL, timeframe: str = TIMEFRAME,
+                    limit: str = "100") -> dict:
         """Candles, oldest first. timeframe: 1m 5m 15m 30m 1h 4h 1d 1w; limit: 1-500."""
         try:
             return service.ohlc(symbol, timeframe, limit)
@@ -217,7 +308,8 @@ def mount(app: FastAPI, service, sentiment) -> ServingStats:
         """The old status-drawer payload, every number measured."""
         return service.system_status()
 
-    @app.api_route("/api/health", methods=["GET", "HEAD"], tags=["system"])
+    @app.head("/api/health", tags=["system"], operation_id="health_head")
+    @app.get("/api/health", tags=["system"])
     def health() -> dict:
         """Liveness plus a few measured facts; costs no upstream call."""
         providers = service.provider_stats()
@@ -238,7 +330,8 @@ def mount(app: FastAPI, service, sentiment) -> ServingStats:
             **stats.view(),
         }
 
-    @app.post("/api/sentiment/analyze", tags=["sentiment"], openapi_extra=SENTIMENT_BODY)
+    @app.post("/api/sentiment/analyze", tags=["sentiment"], openapi_extra=SENTIMENT_BODY,
+              responses={**BAD_INPUT, **TOO_LARGE})
     async def sentiment_analyze(request: Request) -> dict:
         """{"text": "..."} -> one result; {"texts": [...]} -> {"results": [...], "count"}.
         Each result: text, label, score, engine, model, and the old fields sentiment
@@ -277,6 +370,23 @@ def mount(app: FastAPI, service, sentiment) -> ServingStats:
         await PriceFeed(websocket, service, tick, stats).run()
 
     return stats
+
+
+def serve_docs_offline(app: FastAPI) -> None:
+    """/api/docs with Swagger UI's files served from the swagger-ui-bundle package, so the page
+    works without internet (FastAPI's default loads them from a CDN). Create the app with
+    docs_url=None."""
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount(DOCS_STATIC, StaticFiles(directory=str(swagger_ui_path)), name="swagger-ui")
+
+    @app.get("/api/docs", include_in_schema=False)
+    def docs():
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url, title=f"{app.title} - docs",
+            swagger_js_url=f"{DOCS_STATIC}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_STATIC}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_STATIC}/favicon-32x32.png")
 
 
 def _with_old_fields(result: dict) -> dict:

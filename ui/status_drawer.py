@@ -114,6 +114,7 @@ def infrastructure_section(status: dict) -> str:
                + (f"{fmt.integer(inf['http_cache_entries'])} responses"
                   if inf.get("http_cache_entries") is not None else "size unknown"), GREEN),
            _kv("Data dir", str(inf.get("data_dir") or "in memory only")),
+           persistence_line(inf.get("persistence") or {}),
            _kv("Uptime", fmt.seconds(inf.get("uptime_s")))]
     queue = inf.get("queue")
     if isinstance(queue, dict) and queue:
@@ -121,6 +122,18 @@ def infrastructure_section(status: dict) -> str:
     else:
         out.append(_kv("Queue", "not reported"))
     return "".join(out)
+
+
+def persistence_line(p: dict) -> str:
+    """Where state is saved, and anything that went wrong with it (memory mode, a damaged file
+    moved aside, saves failing)."""
+    if p.get("mode") == "memory":
+        return _kv("Persistence", f"memory only: {fmt.plain(p.get('reason') or '?', 160)}", AMBER)
+    notes = [f"{q['file']} was damaged, moved to {q['moved_to']}" for q in p.get("quarantined", [])]
+    if p.get("saving") == "failing":
+        notes.append(f"saving fails: {(p.get('last_save_error') or {}).get('error', '?')}")
+    return _kv("Persistence", "SQLite" + (f" ({fmt.plain('; '.join(notes), 200)})" if notes
+                                          else ""), AMBER if notes else GREEN)
 
 
 def cache_section(status: dict) -> str:
