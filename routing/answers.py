@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sqlite3
-import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
 from providers.base import Candle, FearGreed, NewsItem, Quote, TopCoin
 
-from .persistence import Persistence, connect
+from .persistence import Persistence, SavedRows
 
 _TYPES = {cls.__name__: cls for cls in (Quote, Candle, TopCoin, FearGreed, NewsItem)}
 MAX_ENTRIES = 20_000
@@ -49,24 +46,21 @@ def decode(data: Any) -> Any:
     return _TYPES[data["t"]](**data["d"])
 
 
-class AnswerStore:
+class AnswerStore(SavedRows):
     """`clock` stamps new answers (epoch seconds); the router reads ages with the same clock."""
+
+    FILE = FILE
+    SCHEMA = SCHEMA
+    INSERT = "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?)"
 
     def __init__(self, persistence: Persistence, flush_every_s: float = 2.0,
                  clock: Callable[[], float] = time.time):
-        self.persistence = persistence
-        self.path: Path | None = persistence.file(FILE, SCHEMA)
+        self._open(persistence)
         self.clock = clock
-        self._lock = threading.Lock()
         self._items: dict[str, Stored] = {}
-        self._dirty: set[str] = set()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         if self.path is not None:
             self._load()
-            self._thread = threading.Thread(target=self._flush_loop, args=(flush_every_s,),
-                                            name="answers-flush", daemon=True)
-            self._thread.start()
+        self._start_saving(flush_every_s)
 
     def get(self, key: str) -> Stored | None:
         return self._items.get(key)
@@ -95,50 +89,14 @@ class AnswerStore:
 
     # -- persistence --------------------------------------------------------------------------
     def _load(self) -> None:
-        try:
-            conn = connect(self.path)
-            try:
-                rows = conn.execute("SELECT key, source, fetched_at, value FROM answers").fetchall()
-            finally:
-                conn.close()
-        except sqlite3.Error as exc:
-            self.persistence.drop(FILE, "answers", exc)
-            return
-        for key, source, fetched_at, value in rows:
+        for key, source, fetched_at, value in self._read(
+                "SELECT key, source, fetched_at, value FROM answers", "answers"):
             try:
                 self._items[key] = Stored(str(key), decode(json.loads(value)), str(source),
                                           float(fetched_at))
             except (KeyError, TypeError, ValueError, AttributeError):
                 continue  # a row from an older schema: drop it, it will be refetched
 
-    def flush(self) -> None:
-        """Write the answers changed since the last flush; on failure (a full disk) they stay
-        dirty and are written at a later tick."""
-        if self.path is None:
-            return
-        with self._lock:
-            keys, self._dirty = self._dirty, set()
-            rows = [(s.key, s.source, s.fetched_at, json.dumps(encode(s.value)))
-                    for s in (self._items.get(k) for k in keys) if s is not None]
-        if not rows:
-            return
-        with self.persistence.saving(FILE):
-            conn = connect(self.path)
-            try:
-                with conn:
-                    conn.executemany("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?)", rows)
-            finally:
-                conn.close()
-        if FILE in self.persistence.failing:
-            with self._lock:
-                self._dirty.update(keys)
-
-    def _flush_loop(self, every: float) -> None:
-        while not self._stop.wait(every):
-            self.flush()
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=5)
-        self.flush()
+    def _row(self, key: str) -> tuple | None:
+        s = self._items.get(key)
+        return None if s is None else (s.key, s.source, s.fetched_at, json.dumps(encode(s.value)))

@@ -164,6 +164,76 @@ class Persistence:
                     "last_save_error": self.last_save_error}
 
 
+class SavedRows:
+    """State kept in memory and saved as rows of one SQLite file under DATA_DIR: read at start,
+    changed rows written by a background thread and at close, so a read never touches the disk;
+    a save that fails (a full disk) keeps the rows dirty for a later tick."""
+
+    FILE = ""          # the file under DATA_DIR
+    SCHEMA = ""        # its CREATE TABLE
+    INSERT = ""        # INSERT OR REPLACE with one ? per column of a row
+
+    def _open(self, persistence: "Persistence") -> None:
+        self.persistence = persistence
+        self.path: Path | None = persistence.file(self.FILE, self.SCHEMA)
+        self._lock = threading.Lock()
+        self._dirty: set = set()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _read(self, select: str, what: str) -> list[tuple]:
+        """The saved rows; none (and a note in the status) when the file cannot be read."""
+        try:
+            conn = connect(self.path)
+            try:
+                return conn.execute(select).fetchall()
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            self.persistence.drop(self.FILE, what, exc)
+            return []
+
+    def _start_saving(self, every_s: float) -> None:
+        if self.path is not None:
+            self._thread = threading.Thread(target=self._save_loop, args=(every_s,),
+                                            name=f"{self.FILE}-flush", daemon=True)
+            self._thread.start()
+
+    def _row(self, key) -> tuple | None:
+        """The row to write for a dirty key (None: it is gone). Called under the lock."""
+        raise NotImplementedError
+
+    def flush(self) -> None:
+        """Write the rows changed since the last flush."""
+        if self.path is None:
+            return
+        with self._lock:
+            keys, self._dirty = self._dirty, set()
+            rows = [row for row in map(self._row, keys) if row is not None]
+        if not rows:
+            return
+        with self.persistence.saving(self.FILE):
+            conn = connect(self.path)
+            try:
+                with conn:
+                    conn.executemany(self.INSERT, rows)
+            finally:
+                conn.close()
+        if self.FILE in self.persistence.failing:
+            with self._lock:
+                self._dirty.update(keys)
+
+    def _save_loop(self, every_s: float) -> None:
+        while not self._stop.wait(every_s):
+            self.flush()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+        self.flush()
+
+
 def connect(path: Path, timeout: float = 10.0) -> sqlite3.Connection:
     """A connection to one of our state files, in WAL mode (readers never wait for the writer)."""
     conn = sqlite3.connect(path, timeout=timeout)

@@ -10,17 +10,14 @@ The clock is a parameter (default `time.time`) so tests can move time without sl
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 from providers.base import Quote
 
 from .answers import decode, encode
-from .persistence import Persistence, connect
+from .persistence import Persistence, SavedRows
 
 KEEP_S = 3600.0               # a venue's quote is dropped when nothing replaced it for an hour
 FILE = "quotes.sqlite"
@@ -44,24 +41,21 @@ class BookQuote:
         return max(0.0, now - self.fetched_at)
 
 
-class QuoteBook:
+class QuoteBook(SavedRows):
+    FILE = FILE
+    SCHEMA = SCHEMA
+    INSERT = "INSERT OR REPLACE INTO quotes VALUES (?, ?, ?, ?, ?)"
+
     def __init__(self, persistence: Persistence | None = None, *,
                  clock: Callable[[], float] = time.time, flush_every_s: float = 2.0):
-        self.persistence = persistence if persistence is not None else Persistence(None)
-        self.path: Path | None = self.persistence.file(FILE, SCHEMA)
+        self._open(persistence if persistence is not None else Persistence(None))
         self.clock = clock
-        self._lock = threading.Lock()
         self._coins: dict[str, dict[str, BookQuote]] = {}     # coin -> venue -> quote
         self._versions: dict[str, int] = {}
         self._fetched: dict[str, float] = {}                  # venue -> last snapshot time
-        self._dirty: set[tuple[str, str]] = set()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         if self.path is not None:
             self._load()
-            self._thread = threading.Thread(target=self._flush_loop, args=(flush_every_s,),
-                                            name="quotebook-flush", daemon=True)
-            self._thread.start()
+        self._start_saving(flush_every_s)
 
     def now(self) -> float:
         return self.clock()
@@ -110,53 +104,18 @@ class QuoteBook:
 
     # -- persistence --------------------------------------------------------------------------
     def _load(self) -> None:
-        try:
-            conn = connect(self.path)
+        for venue, coin, fetched_at, lag, value in self._read(
+                "SELECT venue, coin, fetched_at, lag_s, value FROM quotes", "quotes"):
             try:
-                rows = conn.execute(
-                    "SELECT venue, coin, fetched_at, lag_s, value FROM quotes").fetchall()
-            finally:
-                conn.close()
-        except sqlite3.Error as exc:
-            self.persistence.drop(FILE, "quotes", exc)
-            return
-        for venue, coin, fetched_at, lag, value in rows:
-            try:
-                q = decode(json.loads(value))
-                bq = BookQuote(str(venue), q, float(fetched_at), float(lag))
+                bq = BookQuote(str(venue), decode(json.loads(value)), float(fetched_at),
+                               float(lag))
             except (KeyError, TypeError, ValueError, AttributeError):
                 continue          # a row from an older schema: refetched when needed
             self._coins.setdefault(str(coin), {})[bq.venue] = bq
             self._fetched[bq.venue] = max(self._fetched.get(bq.venue, 0.0), bq.fetched_at)
 
-    def flush(self) -> None:
-        """Write the quotes changed since the last flush; on failure (a full disk) they stay
-        dirty and are written at a later tick."""
-        if self.path is None:
-            return
-        with self._lock:
-            keys, self._dirty = self._dirty, set()
-            rows = [(v, c, bq.fetched_at, bq.lag_s, json.dumps(encode(bq.quote)))
-                    for v, c in keys if (bq := self._coins.get(c, {}).get(v)) is not None]
-        if not rows:
-            return
-        with self.persistence.saving(FILE):
-            conn = connect(self.path)
-            try:
-                with conn:
-                    conn.executemany("INSERT OR REPLACE INTO quotes VALUES (?, ?, ?, ?, ?)", rows)
-            finally:
-                conn.close()
-        if FILE in self.persistence.failing:
-            with self._lock:
-                self._dirty.update(keys)
-
-    def _flush_loop(self, every: float) -> None:
-        while not self._stop.wait(every):
-            self.flush()
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=5)
-        self.flush()
+    def _row(self, key: tuple[str, str]) -> tuple | None:
+        venue, coin = key
+        bq = self._coins.get(coin, {}).get(venue)
+        return None if bq is None else (venue, coin, bq.fetched_at, bq.lag_s,
+                                        json.dumps(encode(bq.quote)))
