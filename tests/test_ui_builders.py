@@ -48,7 +48,8 @@ def provider_stats() -> list[dict]:
          "upstream_calls": 3, "share": 0.3, "success_rate": 0.5, "rate_limit_hits": 2,
          "latency_ms": {"p50": 8.4, "p95": 9.0}, "rate_limit": {"budget": 24, "remaining": 0},
          "cooldown_until": NOW + 60, "breaker_open_until": None,
-         "last_error": "HTTP 429: <html><body><h1>Too Many Requests</h1></body></html>"},
+         "last_error": "HTTP 429: Too Many Requests",
+         "reason": "rate limited by <CoinGecko> for 60 s more"},
         {"name": "kraken", "label": "Kraken", "enabled": True, "state": "online",
          "upstream_calls": 1, "share": 0.1, "success_rate": 1.0, "rate_limit_hits": 0,
          "latency_ms": {"p50": 120.0, "p95": 120.0}, "rate_limit": {"budget": 1, "remaining": 1}},
@@ -258,7 +259,8 @@ def test_provider_table_columns_order_and_values():
     assert gecko["Success %"] == "50.00%" and gecko["Rate-limit hits"] == "2"
     assert gecko["Budget left / cap"] == "0 / 24"
     assert gecko["Cooldown until (UTC)"] == fmt.clock(NOW + 60)
-    assert gecko["Last error"] == "HTTP 429: Too Many Requests"       # markup stripped
+    assert gecko["Last error"] == "rate limited by for 60 s more"     # the state's reason, markup
+                                                                       # stripped
     binance = df.iloc[0]
     assert binance["p50 / p95 ms"] == "52 / 64" and binance["Budget left / cap"] == "4,794 / 4,800"
     assert binance["Cooldown until (UTC)"] == "" and binance["Last error"] == ""
@@ -324,15 +326,20 @@ def test_attempt_turns_service_errors_into_messages():
 def system_status() -> dict:
     return {
         "overall_health": "degraded",
+        "overall_summary": "1 of 3 providers have problems: CoinGecko (rate limited)",
         "providers_detailed": [
             {"name": "binance", "label": "Binance", "status": "online", "response_time_ms": 52.0,
-             "success_rate": 100.0, "last_check": NOW - 3, "error": None, "cached_until": None},
+             "success_rate": 100.0, "recent_calls": 6, "last_check": NOW - 3, "error": None,
+             "cached_until": None, "reason": "6 of the last 6 calls succeeded",
+             "errors_last_hour": 0},
             {"name": "coingecko", "label": "CoinGecko", "status": "rate_limited",
-             "response_time_ms": 8.0, "success_rate": 50.0, "last_check": NOW - 30,
-             "error": "HTTP 429", "status_code": 429, "cached_until": NOW + 60,
-             "reason": "rate limited until 09:00:00Z (HTTP 429)"},
-            {"name": "okx", "label": "OKX", "status": "online", "response_time_ms": None,
-             "success_rate": None, "last_check": None},
+             "state_label": "rate limited", "response_time_ms": 8.0, "success_rate": 50.0,
+             "recent_calls": 4, "last_check": NOW - 30, "error": "HTTP 429", "status_code": 429,
+             "cached_until": NOW + 60, "errors_last_hour": 2,
+             "reason": "rate limited by CoinGecko until 09:00 UTC (in 1 min)"},
+            {"name": "okx", "label": "OKX", "status": "idle", "state_label": "idle",
+             "response_time_ms": None, "success_rate": None, "recent_calls": 0,
+             "last_check": None, "reason": "not used yet", "errors_last_hour": 0},
             {"name": "coincap", "label": "coincap", "status": "disabled",
              "reason": "needs COINCAP_API_KEY"},
         ],
@@ -351,7 +358,7 @@ def system_status() -> dict:
         "performance": {"avg_response_ms": 11.76, "fastest_provider": "binance",
                         "fastest_time_ms": 52.0, "cache_hit_rate": 0.6429,
                         "upstream_per_request": 0.35, "requests": 20, "upstream_calls": 7,
-                        "errors": 1},
+                        "errors": 1, "provider_errors_last_hour": 2},
         "timestamp": NOW,
     }
 
@@ -359,19 +366,24 @@ def system_status() -> dict:
 def test_drawer_renders_all_six_sections_from_one_status():
     service = SimpleNamespace(system_status=system_status)
     overall, providers, ai, infra, cache, errors, perf, footer = status_drawer.drawer_view(service)
-    assert "Degraded" in overall and "2 of 3 providers online" in overall
-    assert "Binance" in providers and "52 ms" in providers and "Success: 100%" in providers
-    assert "Last: 3 s ago" in providers
+    assert "Degraded" in overall and "1 of 3 providers online, 1 not used yet" in overall
+    assert "CoinGecko (rate limited)" in overall
+    assert "Binance" in providers and "52 ms" in providers
+    assert "Success: 100% of last 6 calls" in providers and "Last: 3 s ago" in providers
     assert "Rate limited (429)" in providers
-    assert f"Cooldown until {fmt.clock(NOW + 60)}" in providers
-    assert "no calls yet" in providers and "needs COINCAP_API_KEY" in providers
+    assert "rate limited by CoinGecko until 09:00 UTC (in 1 min) | 2 errors in the last hour" \
+        in providers
+    assert "Idle" in providers and "not used yet" in providers
+    assert "needs COINCAP_API_KEY" in providers
     assert "Loaded (CPU mode)" in ai and "ElKulako/cryptobert" in ai
     assert "SQLite, 5 responses" in infra and "14 answers" in infra and "1 min 15 s" in infra
     assert "gradio queue size 0" in infra
     assert "quote 10, candles 4" in cache and "64.29%" in cache
+    assert "2 provider errors in the last hour" in errors
     assert "coingecko" in errors and "2× rate_limit" in errors and "slow down" in errors
     assert "<b>slow down" not in errors and "Action: cooldown 60 s" in errors
     assert "binance (52 ms)" in perf and "0.35" in perf and "12 ms" in perf
+    assert "User requests that failed" in perf and "Provider errors (last hour)" in perf
     assert "Last update: " + fmt.clock(NOW) in footer
     assert status_drawer.SECTIONS == ["All Providers", "AI Models", "Infrastructure",
                                       "Cache & Resources", "Recent Errors", "Performance"]
@@ -387,7 +399,7 @@ def test_drawer_shows_an_error_message_when_status_fails():
 
 def test_drawer_with_no_errors_says_so():
     status = dict(system_status(), error_details=[])
-    assert "No recent errors" in status_drawer.errors_section(status)
+    assert "No provider errors in the last hour" in status_drawer.errors_section(status)
 
 
 # -- wiring rules of build_blocks ------------------------------------------------------------------

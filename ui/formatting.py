@@ -13,7 +13,7 @@ DOT = "●"
 # shows the same in every browser, with or without an emoji font).
 STATE_COLOR = {
     "online": "#16a34a", "degraded": "#eab308", "cooldown": "#f97316", "rate_limited": "#dc2626",
-    "down": "#dc2626", "disabled": "#64748b",
+    "down": "#dc2626", "idle": "#6366f1", "disabled": "#64748b",
 }
 
 
