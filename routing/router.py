@@ -371,9 +371,11 @@ class Router:
             reasons[name] = humanize(exc.message)
             return False, None
         except ProviderError as exc:
-            h.failure(exc.message)
-            self.metrics.failure(name, exc.kind, exc.message, "tried the next provider")
-            reasons[name] = humanize(exc.message)
+            text = exc.message if exc.status is None or str(exc.status) in exc.message \
+                else f"HTTP {exc.status}: {exc.message}"
+            h.failure(text)
+            self.metrics.failure(name, exc.kind, text, "tried the next provider")
+            reasons[name] = humanize(text)
             return False, None
         except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
             log.warning("%s sent an answer we could not read: %s: %s", name,

@@ -8,7 +8,7 @@ import time
 from typing import Callable
 
 from . import status
-from .router import Answer, Router
+from .router import ANSWER_TTL_S, CANDLE_TTL_S, Answer, Router
 
 
 def _meta(a: Answer) -> dict:
@@ -82,7 +82,32 @@ class MarketService:
                 "timestamp": fg.timestamp, "time_until_update_s": fg.time_until_update_s,
                 **_meta(a)}
 
+    @staticmethod
+    def fresh_for_s(kind: str, interval: str | None = None) -> float:
+        """How long an answer of this kind stays fresh in the router's cache: the pace at which a
+        live panel showing it should refresh (candles by interval: 10 s for 1m ... 15 min)."""
+        if kind == "candles":
+            return CANDLE_TTL_S.get(interval or "", CANDLE_TTL_S["1h"])
+        return ANSWER_TTL_S[kind]
+
     # -- observability --------------------------------------------------------------------------
+    def outage(self, what: str, data_at: float | None = None) -> dict:
+        """What to tell people when every source of `what` (a router request such as "quote
+        BTC") failed: {"message": one sentence, "details": {provider: reason}}. `data_at` is
+        when the answer shown instead was fetched (None when there is none)."""
+        kinds = {"quote": ("quote", "quotes"), "quotes": ("quote", "quotes"),
+                 "candles": ("candles",), "top": ("top",), "fear": ("fear_greed",),
+                 "news": ("news",)}.get(what.split(" ", 1)[0], ())
+        snap = self.router.status_snapshot()
+        now = snap["timestamp"]
+        rows = [p for p in snap["providers"]
+                if p["enabled"] and any(k in p["capabilities"] for k in kinds)]
+        waits = [p["until"] - now for p in rows if p.get("until") and p["until"] > now]
+        return {"message": status.outage_message(what, len(rows), data_at=data_at,
+                                                 retry_in_s=min(waits) if waits else None,
+                                                 now=now),
+                "details": {p["label"]: p["reason"] for p in rows}}
+
     def provider_stats(self) -> list[dict]:
         return self.router.provider_status()
 

@@ -111,7 +111,8 @@ def assess(*, label: str, enabled: bool, outcomes: Iterable[tuple[float, bool]],
     rate = ok / calls if calls else None
     fails = calls - ok
     error = humanize(last_error, now, 120) if last_error else ""
-    failed_words = f"{fails} of the last {calls} calls failed" + (f" ({error})" if error else "")
+    failed_words = (f"{fails} of the last {calls} calls failed" if calls > 1
+                    else "the last call failed") + (f" ({error})" if error else "")
     blocked_until = gate.get("blocked_until") or 0.0
     open_until = gate.get("open_until") or 0.0
     until = None
@@ -144,7 +145,8 @@ def assess(*, label: str, enabled: bool, outcomes: Iterable[tuple[float, bool]],
         state, reason = "degraded", "recovering: one trial call after repeated failures"
     elif calls:
         state = "online"
-        reason = f"{ok} of the last {calls} calls succeeded"
+        reason = (f"{ok} of the last {calls} calls succeeded" if calls > 1
+                  else "the last call succeeded")
     else:
         state = "idle"
         reason = ("not used yet" if not last_success else
@@ -209,16 +211,29 @@ def group_errors(errors: Iterable[dict]) -> list[dict]:
     return sorted(grouped.values(), key=lambda r: -r["last_seen"])
 
 
+# What a request is about (NoProviderAvailable.what starts with the router's kind) -> the words
+# for its sources and for what is shown instead.
+_TOPICS = {"quote": ("price", "prices"), "quotes": ("price", "prices"),
+           "candles": ("candle", "candles"), "top": ("market-cap", "top coins"),
+           "fear": ("Fear & Greed", "the index"), "news": ("news", "headlines")}
+
+
+def topic(what: str) -> tuple[str, str]:
+    """("price", "prices") for "quote BTC"; the noun for the sources and what is shown."""
+    return _TOPICS.get(what.split(" ", 1)[0], ("data", "data"))
+
+
 def outage_message(what: str, sources: int, *, data_at: float | None, retry_in_s: float | None,
                    now: float) -> str:
-    """One sentence for when every source of `what` is failing: what is shown instead, and when
-    the next try is. Example: "All 9 price sources are failing right now; showing prices from
-    03:10 UTC (2 min old). Next retry in 14 s." """
-    head = f"All {sources} {what} sources are failing right now" if sources > 1 else \
-        f"The {what} source is failing right now"
+    """One sentence for when every source of `what` (a router request such as "quote BTC") is
+    failing: what is shown instead, and when the next try is. Example: "All 9 price sources are
+    failing right now; showing prices from 03:10 UTC (2 min old). Next retry in 14 s." """
+    noun, shown = topic(what)
+    head = (f"All {sources} {noun} sources are failing right now" if sources > 1
+            else f"The {noun} source is failing right now")
     if data_at:
-        body = f"; showing {what}s from {utc_clock(data_at)} ({in_words(now - data_at)} old)."
+        body = f"; showing {shown} from {utc_clock(data_at)} ({in_words(now - data_at)} old)."
     else:
-        body = f"; there is nothing saved to show yet."
+        body = "; there is nothing saved to show yet."
     retry = f" Next retry in {in_words(retry_in_s)}." if retry_in_s is not None else ""
     return head + body + retry

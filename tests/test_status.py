@@ -30,6 +30,8 @@ def verdict(outs, gate=None, **kw) -> dict:
 
 def test_all_recent_calls_failing_is_down_never_online():
     v = verdict(outcomes(0, 2), last_error="HTTP 500")
+    assert verdict(outcomes(0, 1))["reason"] == "the last call failed"
+    assert verdict(outcomes(1, 0))["reason"] == "the last call succeeded"
     assert v["state"] == "down" and v["success_rate"] == 0.0
     assert v["recent_calls"] == 2 and v["recent_failures"] == 2
     assert v["reason"] == "2 of the last 2 calls failed (HTTP 500)"
@@ -118,12 +120,15 @@ def test_humanized_text_has_no_epoch_no_markup_no_exception_name():
 
 
 def test_all_sources_down_message():
-    msg = status.outage_message("price", 9, data_at=NOW - 130, retry_in_s=14, now=NOW)
+    msg = status.outage_message("quote BTC", 9, data_at=NOW - 130, retry_in_s=14, now=NOW)
     assert msg == (f"All 9 price sources are failing right now; showing prices from "
                    f"{status.utc_clock(NOW - 130)} (2 min old). Next retry in 14 s.")
-    empty = status.outage_message("price", 9, data_at=None, retry_in_s=14, now=NOW)
+    empty = status.outage_message("quote BTC", 9, data_at=None, retry_in_s=14, now=NOW)
     assert empty == ("All 9 price sources are failing right now; there is nothing saved to "
                      "show yet. Next retry in 14 s.")
+    assert status.outage_message("candles BTC 1h", 1, data_at=None, retry_in_s=None,
+                                 now=NOW) == ("The candle source is failing right now; there is "
+                                              "nothing saved to show yet.")
     for text in (msg, empty):
         assert len(text) < 240 and not re.search(r"\d{10,}", text)
 

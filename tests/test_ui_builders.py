@@ -16,7 +16,7 @@ import pytest
 
 from routing import InvalidInput, NoProviderAvailable
 from ui import figures, formatting as fmt, status_drawer, tables
-from ui.common import attempt
+from ui.common import attempt, message
 
 NOW = 1_795_942_555.0
 MINUTE = int(NOW // 60) * 60
@@ -316,9 +316,14 @@ def test_attempt_turns_service_errors_into_messages():
 
     assert attempt(bad_input) == (None, "interval: '2m' is not supported; use one of 1m, 5m")
     value, msg = attempt(unavailable)
-    assert value is None and "retry in 12 s" in msg and "binance: rate limited" in msg
+    assert value is None and msg == ("The price source is failing right now; there is nothing "
+                                     "saved to show yet. Next retry in 12 s.")
+    assert msg.details == {"binance": "rate limited"}            # one click away
+    html = message(msg, "error")
+    assert "<details" in html and "<b>binance</b>: rate limited" in html
     value, msg = attempt(bug)
-    assert value is None and "KeyError" in msg and "Traceback" not in msg
+    assert value is None and "server log" in msg
+    assert "KeyError" not in msg and "Traceback" not in msg
     assert attempt(lambda: 42) == (42, None)
 
 
@@ -369,7 +374,7 @@ def test_drawer_renders_all_six_sections_from_one_status():
     assert "Degraded" in overall and "1 of 3 providers online, 1 not used yet" in overall
     assert "CoinGecko (rate limited)" in overall
     assert "Binance" in providers and "52 ms" in providers
-    assert "Success: 100% of last 6 calls" in providers and "Last: 3 s ago" in providers
+    assert "Success: 100% of 6 recent calls" in providers and "Last: 3 s ago" in providers
     assert "Rate limited (429)" in providers
     assert "rate limited by CoinGecko until 09:00 UTC (in 1 min) | 2 errors in the last hour" \
         in providers
@@ -394,7 +399,7 @@ def test_drawer_shows_an_error_message_when_status_fails():
         raise RuntimeError("database is locked")
 
     parts = status_drawer.drawer_view(SimpleNamespace(system_status=broken))
-    assert len(parts) == 8 and "RuntimeError" in parts[1] and "Last update" in parts[-1]
+    assert len(parts) == 8 and "server log" in parts[1] and "Last update" in parts[-1]
 
 
 def test_drawer_with_no_errors_says_so():

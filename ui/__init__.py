@@ -41,18 +41,52 @@ def _header(simulated: bool) -> None:
         gr.HTML(f'<div class="sim-banner" id="sim-banner">⚠ {SIMULATED_BANNER}</div>')
 
 
-def _set_timers(states: list[bool]) -> Callable[[], tuple]:
+TAB_IDS = ("prices", "providers", "ai-models")
+
+
+def _timers_for(tabs: list[tuple[str, dict]], shown: str) -> tuple[list[gr.Timer], list[bool]]:
+    """The timers to set when tab `shown` becomes visible and whether each runs: its own run if
+    they follow the tab (else they are left to its handlers), every other tab's stop."""
+    timers, states = [], []
+    for tab_id, parts in tabs:
+        if tab_id == shown and not parts["timer_follows_tab"]:
+            continue
+        timers += parts["timers"]
+        states += [tab_id == shown] * len(parts["timers"])
+    return timers, states
+
+
+def _set_timers(states: list[bool]) -> Callable[..., tuple]:
     return lambda: tuple(gr.Timer(active=on) for on in states)
+
+
+def link_tab(params: dict) -> str:
+    """The tab a shared link asks for (?tab=providers), else the first."""
+    tab = str(params.get("tab") or "").strip().lower()
+    return tab if tab in TAB_IDS else TAB_IDS[0]
+
+
+def url_follows_tab(tab_id: str) -> str:
+    """JS run when a tab is selected: the address bar gets ?tab=<id> (keeping ?symbol= and
+    ?interval=), so the view can be shared."""
+    return f"""() => {{
+  const url = new URL(window.location.href);
+  url.searchParams.set("tab", "{tab_id}");
+  window.history.replaceState(window.history.state, "", url);
+}}"""
 
 
 def build_blocks(service: MarketService, sentiment: SentimentModel,
                  news: Callable[[str | None, int], dict], *, simulated: bool = False,
                  register_api: Callable[[], None] | None = None) -> gr.Blocks:
     """The whole UI. `register_api()` is called inside the Blocks context, after the UI events,
-    so the public gr.api endpoints live next to the (private) UI handlers."""
+    so the public gr.api endpoints live next to the (private) UI handlers.
+
+    A link opens the view it names: `/?symbol=ETH&interval=4h&tab=providers`; the address bar
+    follows the user's choices so the view can be shared."""
     with gr.Blocks(title=TITLE) as demo:
         _header(simulated)
-        with gr.Tabs(elem_id="main-tabs"):
+        with gr.Tabs(elem_id="main-tabs") as tab_set:
             with gr.Tab("Prices", id="prices", elem_id="tab-prices") as prices_tab:
                 price_parts = prices.build(demo, service)
             with gr.Tab("Providers", id="providers", elem_id="tab-providers") as providers_tab:
@@ -63,14 +97,26 @@ def build_blocks(service: MarketService, sentiment: SentimentModel,
 
         # Polling timers run only on the visible tab (the AI tab's own handler runs its timer
         # only while the model loads); selecting a tab also refreshes what it shows.
-        tabs = [(prices_tab, price_parts), (providers_tab, provider_parts), (ai_tab, ai_parts)]
-        for tab, parts in tabs:
-            own = [parts["timer"]] if parts["timer_follows_tab"] else []
-            others = [p["timer"] for t, p in tabs if t is not tab]
-            tab.select(_set_timers([True] * len(own) + [False] * len(others)), None,
-                       own + others, queue=False, **PRIVATE)
+        tabs = [("prices", price_parts), ("providers", provider_parts), ("ai-models", ai_parts)]
+        for (tab_id, parts), tab in zip(tabs, (prices_tab, providers_tab, ai_tab)):
+            timers, states = _timers_for(tabs, tab_id)
+            tab.select(_set_timers(states), None, timers, queue=False, **PRIVATE)
+            tab.select(None, None, None, js=url_follows_tab(tab_id), **PRIVATE)
             for fn, inputs, outputs in parts["on_select"]:
                 tab.select(fn, inputs, outputs, concurrency_limit=None, **PRIVATE)
+
+        every_timer = [t for _, parts in tabs for t in parts["timers"]]
+
+        def open_link(request: gr.Request):
+            """Show the tab a shared link names (?tab=providers), with its timers running."""
+            shown = link_tab(dict(request.query_params) if request else {})
+            timers, states = _timers_for(tabs, shown)
+            on = {id(t): state for t, state in zip(timers, states)}
+            return (gr.Tabs(selected=shown),
+                    *(gr.Timer(active=on[id(t)]) if id(t) in on else gr.skip()
+                      for t in every_timer))
+
+        demo.load(open_link, None, [tab_set, *every_timer], queue=False, **PRIVATE)
 
         if register_api is not None:
             register_api()

@@ -89,6 +89,18 @@ def seconds(value: object) -> str:
     return f"{int(x // 86400)} d {int(x % 86400 // 3600)} h"
 
 
+def every(value: object) -> str:
+    """A refresh period as people say it: 10 s, 2 min, 1 h."""
+    x = _number(value)
+    if x is None:
+        return DASH
+    if x < 60:
+        return f"{x:.0f} s"
+    if x < 3600:
+        return f"{x / 60:.0f} min"
+    return f"{x / 3600:.0f} h"
+
+
 def clock(epoch: object) -> str:
     """UTC wall clock of an epoch: 14:05:09Z."""
     x = _number(epoch)

@@ -97,5 +97,5 @@ def build(demo: gr.Blocks, service: MarketService) -> dict[str, Any]:
 
     demo.load(refresh, None, outputs, **READ)
     timer.tick(refresh, None, outputs, **READ)
-    return {"timer": timer, "timer_follows_tab": True, "on_select": [(refresh, None, outputs)],
+    return {"timers": [timer], "timer_follows_tab": True, "on_select": [(refresh, None, outputs)],
             "table": table, "share": share, "series": series}

@@ -45,8 +45,9 @@ def provider_line(p: dict, now: float | None = None) -> str:
     rate = p.get("success_rate")
     if state == "online":
         head = fmt.ms(p.get("response_time_ms"))
-        success = (f"{rate:.0f}% of last {p.get('recent_calls') or 0} calls"
-                   if rate is not None else fmt.DASH)
+        calls = p.get("recent_calls") or 0
+        success = (f"{rate:.0f}% of {_plural(calls, 'recent call')}" if rate is not None
+                   else fmt.DASH)
         detail = f"Success: {success} | Last: {fmt.ago(p.get('last_check'), now)}"
     else:
         head = word[:1].upper() + word[1:]
