@@ -91,10 +91,12 @@ class MarketService:
         return ANSWER_TTL_S[kind]
 
     # -- observability --------------------------------------------------------------------------
-    def outage(self, what: str, data_at: float | None = None) -> dict:
+    def outage(self, what: str, data_at: float | None = None,
+               next_try_s: float | None = None) -> dict:
         """What to tell people when every source of `what` (a router request such as "quote
         BTC") failed: {"message": one sentence, "details": {provider: reason}}. `data_at` is
-        when the answer shown instead was fetched (None when there is none)."""
+        when the answer shown instead was fetched (None when there is none); `next_try_s` is
+        when the caller asks again, used when no source has a known reopening time."""
         kinds = {"quote": ("quote", "quotes"), "quotes": ("quote", "quotes"),
                  "candles": ("candles",), "top": ("top",), "fear": ("fear_greed",),
                  "news": ("news",)}.get(what.split(" ", 1)[0], ())
@@ -104,7 +106,7 @@ class MarketService:
                 if p["enabled"] and any(k in p["capabilities"] for k in kinds)]
         waits = [p["until"] - now for p in rows if p.get("until") and p["until"] > now]
         return {"message": status.outage_message(what, len(rows), data_at=data_at,
-                                                 retry_in_s=min(waits) if waits else None,
+                                                 retry_in_s=min(waits) if waits else next_try_s,
                                                  now=now),
                 "details": {p["label"]: p["reason"] for p in rows}}
 

@@ -30,12 +30,15 @@ def _freshness(answer: dict) -> str:
     return f"data {age} old" if answer.get("cached") else "fetched just now"
 
 
-def _stale_notice(service: MarketService, what: str, answer: dict) -> Notice | None:
+def _stale_notice(service: MarketService, what: str, answer: dict,
+                  next_try_s: float) -> Notice | None:
     """When the answer is a stale fallback, the backend's sentence for it (all sources failing,
-    what is shown, next retry) with each source's reason folded under it."""
+    what is shown, next retry) with each source's reason folded under it. `next_try_s` is this
+    panel's refresh period: when it asks again."""
     if not answer.get("stale"):
         return None
-    outage, _ = attempt(service.outage, what, time.time() - (answer.get("age_s") or 0.0))
+    outage, _ = attempt(service.outage, what, time.time() - (answer.get("age_s") or 0.0),
+                        next_try_s)
     return Notice(outage["message"], outage["details"]) if outage else None
 
 
@@ -53,7 +56,8 @@ def watchlist_view(service: MarketService, symbols: tuple[str, ...] = WATCHLIST)
     oldest = max((r.get("age_s") or 0.0 for r in priced), default=None)
     notice = None
     if priced and len(stale) == len(priced):       # nothing fresh: every source failed
-        notice = _stale_notice(service, "quote", max(priced, key=lambda r: r.get("age_s") or 0))
+        notice = _stale_notice(service, "quote", max(priced, key=lambda r: r.get("age_s") or 0),
+                               WATCHLIST_EVERY_S)
     parts = [f"{len(priced)}/{len(rows)} priced",
              f"from {', '.join(sources)}" if sources else "",
              f"oldest price {fmt.seconds(oldest)} old" if oldest is not None else "",
@@ -73,7 +77,8 @@ def chart_view(service: MarketService, symbol: str, interval: str, limit: Any):
     parts = [f"{answer['count']} × {answer['timeframe']} candles for {answer['symbol']}",
              f"from {answer['source']}", _freshness(answer),
              f"refreshes every {fmt.every(pace)}", "times in UTC"]
-    notice = _stale_notice(service, f"candles {answer['symbol']} {answer['timeframe']}", answer)
+    notice = _stale_notice(service, f"candles {answer['symbol']} {answer['timeframe']}", answer,
+                           pace)
     return figures.candlestick(answer, CHART_HEIGHT), section("Chart", parts, warning=notice)
 
 
@@ -86,7 +91,8 @@ def top_view(service: MarketService):
     parts = [f"top {answer['count']}", f"from {answer['source']}", _freshness(answer),
              f"refreshes every {fmt.every(MarketService.fresh_for_s('top'))}"]
     return tables.styled(tables.top_coins(answer)), section(
-        title, parts, warning=_stale_notice(service, "top", answer))
+        title, parts,
+        warning=_stale_notice(service, "top", answer, MarketService.fresh_for_s("top")))
 
 
 def fear_greed_view(service: MarketService):
@@ -99,7 +105,8 @@ def fear_greed_view(service: MarketService):
              if answer.get("time_until_update_s") else "",
              f"refreshes every {fmt.every(MarketService.fresh_for_s('fear_greed'))}"]
     return figures.fear_greed_gauge(answer), section(
-        "Fear & Greed", parts, warning=_stale_notice(service, "fear", answer))
+        "Fear & Greed", parts,
+        warning=_stale_notice(service, "fear", answer, MarketService.fresh_for_s("fear_greed")))
 
 
 def link_choice(params: dict) -> tuple[str, str]:
