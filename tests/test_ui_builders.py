@@ -439,7 +439,7 @@ def test_build_blocks_keeps_ui_events_private_and_registers_the_api_inside():
                   if c.get("type") == "accordion"]
     assert accordions == status_drawer.SECTIONS
     tabs = [c["props"]["label"] for c in config["components"] if c.get("type") == "tabitem"]
-    assert tabs == ["Prices", "Providers", "AI Models"]
+    assert tabs == ["Prices", "Providers", "AI Models", "API"]
 
 
 def test_build_blocks_without_simulation_has_no_banner():
@@ -492,3 +492,25 @@ def test_analysis_result_names_label_score_and_engine():
     assert "Bullish" in html and "score 0.87" in html and "engine: transformers" in html
     html = analysis_html({"text": "x", "label": "bearish", "score": 0.5, "engine": "lexicon"})
     assert "Bearish" in html and "lexicon fallback" in html
+
+
+# -- the API tab -----------------------------------------------------------------------------------
+def test_api_reference_documents_every_endpoint_from_its_docstring():
+    from ui import api
+    from ui.api_reference import reference_markdown
+
+    doc = reference_markdown("https://someone-crypto.hf.space/")
+    for fn in api.endpoints(None, None, None):
+        assert f"### `/{fn.__name__}`" in doc
+        assert f'api_name="/{fn.__name__}"' in doc
+        assert f'"$URL/gradio_api/call/v2/{fn.__name__}"' in doc
+    assert ("| `interval` | `str` | `\"1h\"` | Candle length, one of 1m, 5m, 15m, 30m, 1h, 4h, "
+            "1d, 1w (default 1h). |") in doc
+    assert "| `symbols` | `str or list[str]` | required |" in doc
+    assert ("**Returns:** symbol, timeframe, ohlc (list of {timestamp, open, high, low, close, "
+            "volume}), count, source, cached, age_s, stale.") in doc
+    assert 'client.predict(symbol=\'ETH\', interval=\'4h\', limit=50, api_name="/get_ohlc")' in doc
+    assert "-d '{\"symbol\": \"ETH\", \"interval\": \"4h\", \"limit\": 50}'" in doc
+    assert 'curl "$URL/api/market/ohlc?symbol=ETH&timeframe=4h&limit=50"' in doc
+    assert 'Client("https://someone-crypto.hf.space")' in doc
+    assert 'websockets.connect("wss://someone-crypto.hf.space/ws")' in doc

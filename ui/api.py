@@ -33,10 +33,11 @@ def caller_errors() -> Iterator[None]:
         raise gr.Error(str(exc), title="No provider available", print_exception=False) from None
 
 
-def register(service, sentiment, news: Callable[[str, int], dict]) -> None:
-    """Register the nine endpoints; call inside a `with gr.Blocks()` context. Each Args entry
-    is one line and each Returns line ends without a comma on purpose: Gradio's MCP server reads
-    only the first line of an argument and joins the Returns lines with ", "."""
+def endpoints(service, sentiment, news: Callable[[str, int], dict]) -> list[Callable]:
+    """The nine endpoint functions over the services, in the order they are registered. Their
+    docstrings are the API documentation: each Args entry is one line and each Returns line
+    ends without a comma on purpose, because Gradio's MCP server reads only the first line of
+    an argument and joins the Returns lines with ", "."""
 
     def get_price(symbol: str) -> dict:
         """Latest USD price of one coin, from whichever provider the router picked.
@@ -159,19 +160,24 @@ def register(service, sentiment, news: Callable[[str, int], dict]) -> None:
         with caller_errors():
             return news(symbol, limit)
 
-    data = (get_price, get_prices, get_ohlc, get_top_coins, get_fear_greed, provider_stats,
-            system_status, news_sentiment)
-    for fn in data:
-        gr.api(fn, api_name=fn.__name__, concurrency_limit=DATA_CONCURRENCY)
-    gr.api(analyze_sentiment, api_name="analyze_sentiment",
-           concurrency_limit=SENTIMENT_CONCURRENCY)
+    return [get_price, get_prices, get_ohlc, get_top_coins, get_fear_greed, provider_stats,
+            system_status, news_sentiment, analyze_sentiment]
+
+
+def register(service, sentiment, news: Callable[[str, int], dict]) -> None:
+    """Register the nine endpoints; call inside a `with gr.Blocks()` context."""
+    fns = endpoints(service, sentiment, news)
+    for fn in fns:
+        gr.api(fn, api_name=fn.__name__,
+               concurrency_limit=SENTIMENT_CONCURRENCY if fn.__name__ == "analyze_sentiment"
+               else DATA_CONCURRENCY)
 
     def ping() -> dict:
         """A constant answer: the serving floor the benchmark compares real endpoints with."""
         return {"pong": True}
 
     gr.api(ping, api_name="ping", api_visibility="undocumented", concurrency_limit=None)
-    document(get_blocks_context(), (*data, analyze_sentiment))
+    document(get_blocks_context(), fns)
 
 
 def parse_docstring(fn: Callable) -> tuple[dict[str, str], str]:
