@@ -144,18 +144,6 @@ class ProviderHealth:
         """Recent success rate, smoothed by three assumed successes so one miss is not a verdict."""
         return max(0.1, (sum(self.recent) + 3) / (len(self.recent) + 3))
 
-    def state(self, now: float | None = None) -> str:
-        now = self.clock() if now is None else now
-        if now < self.blocked_until:
-            return self.block_state or "rate_limited"
-        if self.open_until and now < self.open_until:
-            return "down"
-        if self.budget.remaining() == 0:
-            return "cooldown"
-        if self.open_until or self.health_factor() < 0.8:
-            return "degraded"
-        return "online"
-
     def gate(self) -> dict:
         """What status.assess needs to know about this provider's gates, as plain values."""
         with self._lock:
