@@ -371,7 +371,7 @@ class Router:
             reasons[name] = humanize(exc.message)
             return False, None
         except ProviderError as exc:
-            text = exc.message if exc.status is None or exc.message.startswith("HTTP ") \
+            text = exc.message if exc.status in (None, 200) or exc.message.startswith("HTTP ") \
                 else f"HTTP {exc.status}: {exc.message}"
             h.failure(text)
             self.metrics.failure(name, exc.kind, text, "tried the next provider")

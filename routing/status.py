@@ -75,7 +75,8 @@ def humanize(text: object, now: float | None = None, limit: int = 160) -> str:
     s = str(text or "")
     page = re.search(r"<html|<!doctype|<head|<title|<body|HTML page:", s, re.I)
     if page:      # an error page: keep what we said before it, never the page's own words
-        s = re.sub(r"\s+", " ", s[: page.start()]).strip(" :;,-")
+        s = re.sub(r"expected JSON, got [^:]*:?\s*['\"]?\s*$", "", s[: page.start()])
+        s = re.sub(r"\s+", " ", s).strip(" :;,-'\"")
         s = (s + "; " if s else "") + "answered with a web page instead of data"
     s = _TAGS.sub(" ", s)
     if _EXC.search(s):

@@ -103,6 +103,8 @@ def test_spent_budget_is_cooldown_and_disabled_says_why():
      "HTTP 502; answered with a web page instead of data"),
     ("<html><head><title>Attention Required! | Cloudflare</title></head></html>",
      "answered with a web page instead of data"),
+    ("expected JSON, got text/html; charset=UTF-8: '<!DOCTYPE html>\n<html lang=\"en\">",
+     "answered with a web page instead of data"),
     ("HTTP 500", "HTTP 500"),
     ("volume 12345678901234 is fine", "volume 12345678901234 is fine"),
 ])
