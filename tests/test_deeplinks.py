@@ -58,7 +58,7 @@ def test_a_link_opens_the_view_it_names(page, app_server):
     expect(page.locator("#top-coins-head")).to_contain_text("refreshes every 1 min")
     expect(page.locator("#fear-greed-head")).to_contain_text(re.compile(r"data \d|just now"))
     expect(page.locator("#watchlist-head")).to_contain_text("oldest price")
-    assert "tab=prices" in page.url
+    page.wait_for_function("() => location.search.includes('tab=prices')", timeout=TIMEOUT_MS)
     assert not page.page_errors, page.page_errors
 
 

@@ -70,14 +70,22 @@ _LINKED_TAB = """if (window.__linkedTab === undefined) {
 # On page load, open the tab a shared link names (?tab=providers) by clicking it, so its own
 # select handlers run (timers, first refresh) exactly as for a user's click. Gradio may select
 # the first tab again while the page settles, so the link's tab is re-opened until it has stayed
-# open for a second; a tab the user picked meanwhile is left alone.
+# open for a second, unless the user clicks or types meanwhile.
 OPEN_LINKED_TAB = """() => {
   %s
   const tab = window.__linkedTab;
   const known = %s;
   if (!known.includes(tab) || tab === known[0]) return;
-  let tries = 0, settled = 0;
+  let tries = 0, settled = 0, userActed = false;
+  const acted = (event) => { if (event.isTrusted) userActed = true; };
+  document.addEventListener("pointerdown", acted, true);
+  document.addEventListener("keydown", acted, true);
+  const done = () => {
+    document.removeEventListener("pointerdown", acted, true);
+    document.removeEventListener("keydown", acted, true);
+  };
   const open = () => {
+    if (userActed) return done();
     const button = document.getElementById("tab-" + tab + "-button");
     const first = document.getElementById("tab-" + known[0] + "-button");
     if (button && button.getAttribute("aria-selected") === "true") {
@@ -88,6 +96,7 @@ OPEN_LINKED_TAB = """() => {
       if (button && onFirst) button.click();
     }
     if (settled < 10 && ++tries < 150) setTimeout(open, 100);
+    else done();
   };
   open();
 }""" % (_LINKED_TAB, json.dumps(list(TAB_IDS)))
