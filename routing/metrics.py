@@ -11,6 +11,7 @@ import threading
 import time
 from collections import Counter, deque
 from pathlib import Path
+from typing import Callable
 
 from .status import NOT_HEALTH_KINDS, humanize
 
@@ -67,8 +68,12 @@ class ProviderStats:
 
 
 class Metrics:
-    def __init__(self, path: Path | None, flush_every_s: float = 5.0):
+    def __init__(self, path: Path | None, flush_every_s: float = 5.0,
+                 clock: Callable[[], float] = time.time):
+        """`clock` (epoch seconds) stamps call outcomes and errors: the router's own, so the
+        status reads their ages on the same clock as its cooldowns."""
         self.path = path
+        self.clock = clock
         self._lock = threading.Lock()
         self.started_at = time.time()
         self.providers: dict[str, ProviderStats] = {}
@@ -126,7 +131,7 @@ class Metrics:
             self._p(provider).requests += 1
 
     def success(self, provider: str) -> None:
-        now = time.time()
+        now = self.clock()
         with self._lock:
             p = self._p(provider)
             p.successes += 1
@@ -137,7 +142,7 @@ class Metrics:
     def failure(self, provider: str, kind: str, message: str, action: str) -> None:
         """A failed call. Its message is stored as people will read it (humanize); a symbol or
         interval the provider does not have is counted but is neither an outcome nor an error."""
-        now = time.time()
+        now = self.clock()
         text = humanize(message, now, 300)
         with self._lock:
             p = self._p(provider)

@@ -226,6 +226,7 @@ def mount(app: FastAPI, service, sentiment) -> ServingStats:
             "timestamp": round(now, 3),
             "uptime_s": round(now - service.started_at, 1),
             "providers_online": len(online),
+            "providers_idle": len(available) - len(online),
             "providers_enabled": len(enabled),
             "providers_answered": sum(1 for p in enabled if p.get("last_success")),
             "model": {"state": model.get("state"), "engine": model.get("engine")},
