@@ -95,7 +95,7 @@ def check_providers(rows: list[dict]) -> None:
                                            "cointelegraph"}
     assert states["coincap"] == "disabled"             # no COINCAP_API_KEY in the test env
     assert {s for n, s in states.items() if n != "coincap"} <= {"online", "degraded",
-                                                                "cooldown"}, states
+                                                                "cooldown", "idle"}, states
     gecko = next(p for p in rows if p["name"] == "coingecko")
     assert (gecko["base_weight"], gecko["rate_limit"]["budget"]) == (0.2, 24)
 
