@@ -8,20 +8,26 @@ import re
 
 import pytest
 
-playwright_sync = pytest.importorskip("playwright.sync_api")
-expect = playwright_sync.expect
+from tests.checks import require
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+try:
+    from playwright.sync_api import expect, sync_playwright
+except ImportError:     # the browser fixture reports it: a skip locally, a failure under CI
+    expect = sync_playwright = None
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run", "--disable-sync"]
 TIMEOUT_MS = 30_000
 
-expect.set_options(timeout=TIMEOUT_MS)
-
 
 @pytest.fixture(scope="module")
 def browser():
-    with playwright_sync.sync_playwright() as p:
+    require(sync_playwright is not None, "playwright is not installed (requirements-dev.txt)")
+    require(os.access(CHROMIUM, os.X_OK),
+            f"no Chromium at {CHROMIUM} (Debian package chromium, or set CHROMIUM_PATH)")
+    expect.set_options(timeout=TIMEOUT_MS)
+    with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         yield b
         b.close()
