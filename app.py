@@ -95,6 +95,7 @@ def build_app(*, simulated: bool, mcp_server: bool | None):
     app = gr.mount_gradio_app(app, demo, path="/", theme=ui.THEME, css=ui.CSS, head=ui.HEAD,
                               mcp_server=mcp_server, ssr_mode=False, show_error=True)
     ui.rest.guard_gradio_calls(app)
+    ui.api.json_tool_results(demo)
     return app, close
 
 

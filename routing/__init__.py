@@ -29,7 +29,7 @@ def build_router(data_dir: str | Path | None = None, env: dict[str, str] | None 
     env = dict(os.environ if env is None else env)
     path = Path(data_dir or env.get("DATA_DIR") or "./data") if persist else None
     session = build_session(path)
-    metrics = Metrics(path / "metrics.sqlite" if path else None)
+    metrics = Metrics(path / "metrics.sqlite" if path else None, clock=clock)
     answers = AnswerStore(path / "answers.sqlite" if path else None, clock=clock)
     book = QuoteBook(path / "quotes.sqlite" if path else None, clock=clock)
     wanted = set(enabled_names(env))

@@ -16,7 +16,7 @@ import pytest
 
 from routing import InvalidInput, NoProviderAvailable
 from ui import figures, formatting as fmt, status_drawer, tables
-from ui.common import attempt
+from ui.common import attempt, message
 
 NOW = 1_795_942_555.0
 MINUTE = int(NOW // 60) * 60
@@ -48,7 +48,8 @@ def provider_stats() -> list[dict]:
          "upstream_calls": 3, "share": 0.3, "success_rate": 0.5, "rate_limit_hits": 2,
          "latency_ms": {"p50": 8.4, "p95": 9.0}, "rate_limit": {"budget": 24, "remaining": 0},
          "cooldown_until": NOW + 60, "breaker_open_until": None,
-         "last_error": "HTTP 429: <html><body><h1>Too Many Requests</h1></body></html>"},
+         "last_error": "HTTP 429: Too Many Requests",
+         "reason": "rate limited by <CoinGecko> for 60 s more"},
         {"name": "kraken", "label": "Kraken", "enabled": True, "state": "online",
          "upstream_calls": 1, "share": 0.1, "success_rate": 1.0, "rate_limit_hits": 0,
          "latency_ms": {"p50": 120.0, "p95": 120.0}, "rate_limit": {"budget": 1, "remaining": 1}},
@@ -258,7 +259,8 @@ def test_provider_table_columns_order_and_values():
     assert gecko["Success %"] == "50.00%" and gecko["Rate-limit hits"] == "2"
     assert gecko["Budget left / cap"] == "0 / 24"
     assert gecko["Cooldown until (UTC)"] == fmt.clock(NOW + 60)
-    assert gecko["Last error"] == "HTTP 429: Too Many Requests"       # markup stripped
+    assert gecko["Last error"] == "rate limited by for 60 s more"     # the state's reason, markup
+                                                                       # stripped
     binance = df.iloc[0]
     assert binance["p50 / p95 ms"] == "52 / 64" and binance["Budget left / cap"] == "4,794 / 4,800"
     assert binance["Cooldown until (UTC)"] == "" and binance["Last error"] == ""
@@ -314,9 +316,14 @@ def test_attempt_turns_service_errors_into_messages():
 
     assert attempt(bad_input) == (None, "interval: '2m' is not supported; use one of 1m, 5m")
     value, msg = attempt(unavailable)
-    assert value is None and "retry in 12 s" in msg and "binance: rate limited" in msg
+    assert value is None and msg == ("The price source is failing right now; there is nothing "
+                                     "saved to show yet. Next retry in 12 s.")
+    assert msg.details == {"binance": "rate limited"}            # one click away
+    html = message(msg, "error")
+    assert "<details" in html and "<b>binance</b>: rate limited" in html
     value, msg = attempt(bug)
-    assert value is None and "KeyError" in msg and "Traceback" not in msg
+    assert value is None and "server log" in msg
+    assert "KeyError" not in msg and "Traceback" not in msg
     assert attempt(lambda: 42) == (42, None)
 
 
@@ -324,15 +331,20 @@ def test_attempt_turns_service_errors_into_messages():
 def system_status() -> dict:
     return {
         "overall_health": "degraded",
+        "overall_summary": "1 of 3 providers have problems: CoinGecko (rate limited)",
         "providers_detailed": [
             {"name": "binance", "label": "Binance", "status": "online", "response_time_ms": 52.0,
-             "success_rate": 100.0, "last_check": NOW - 3, "error": None, "cached_until": None},
+             "success_rate": 100.0, "recent_calls": 6, "last_check": NOW - 3, "error": None,
+             "cached_until": None, "reason": "6 of the last 6 calls succeeded",
+             "errors_last_hour": 0},
             {"name": "coingecko", "label": "CoinGecko", "status": "rate_limited",
-             "response_time_ms": 8.0, "success_rate": 50.0, "last_check": NOW - 30,
-             "error": "HTTP 429", "status_code": 429, "cached_until": NOW + 60,
-             "reason": "rate limited until 09:00:00Z (HTTP 429)"},
-            {"name": "okx", "label": "OKX", "status": "online", "response_time_ms": None,
-             "success_rate": None, "last_check": None},
+             "state_label": "rate limited", "response_time_ms": 8.0, "success_rate": 50.0,
+             "recent_calls": 4, "last_check": NOW - 30, "error": "HTTP 429", "status_code": 429,
+             "cached_until": NOW + 60, "errors_last_hour": 2,
+             "reason": "rate limited by CoinGecko until 09:00 UTC (in 1 min)"},
+            {"name": "okx", "label": "OKX", "status": "idle", "state_label": "idle",
+             "response_time_ms": None, "success_rate": None, "recent_calls": 0,
+             "last_check": None, "reason": "not used yet", "errors_last_hour": 0},
             {"name": "coincap", "label": "coincap", "status": "disabled",
              "reason": "needs COINCAP_API_KEY"},
         ],
@@ -351,7 +363,7 @@ def system_status() -> dict:
         "performance": {"avg_response_ms": 11.76, "fastest_provider": "binance",
                         "fastest_time_ms": 52.0, "cache_hit_rate": 0.6429,
                         "upstream_per_request": 0.35, "requests": 20, "upstream_calls": 7,
-                        "errors": 1},
+                        "errors": 1, "provider_errors_last_hour": 2},
         "timestamp": NOW,
     }
 
@@ -359,19 +371,24 @@ def system_status() -> dict:
 def test_drawer_renders_all_six_sections_from_one_status():
     service = SimpleNamespace(system_status=system_status)
     overall, providers, ai, infra, cache, errors, perf, footer = status_drawer.drawer_view(service)
-    assert "Degraded" in overall and "2 of 3 providers online" in overall
-    assert "Binance" in providers and "52 ms" in providers and "Success: 100%" in providers
-    assert "Last: 3 s ago" in providers
+    assert "Degraded" in overall and "1 of 3 providers online, 1 not used yet" in overall
+    assert "CoinGecko (rate limited)" in overall
+    assert "Binance" in providers and "52 ms" in providers
+    assert "Success: 100% of 6 recent calls" in providers and "Last: 3 s ago" in providers
     assert "Rate limited (429)" in providers
-    assert f"Cooldown until {fmt.clock(NOW + 60)}" in providers
-    assert "no calls yet" in providers and "needs COINCAP_API_KEY" in providers
+    assert "rate limited by CoinGecko until 09:00 UTC (in 1 min) | 2 errors in the last hour" \
+        in providers
+    assert "Idle" in providers and "not used yet" in providers
+    assert "needs COINCAP_API_KEY" in providers
     assert "Loaded (CPU mode)" in ai and "ElKulako/cryptobert" in ai
     assert "SQLite, 5 responses" in infra and "14 answers" in infra and "1 min 15 s" in infra
     assert "gradio queue size 0" in infra
     assert "quote 10, candles 4" in cache and "64.29%" in cache
+    assert "2 provider errors in the last hour" in errors
     assert "coingecko" in errors and "2× rate_limit" in errors and "slow down" in errors
     assert "<b>slow down" not in errors and "Action: cooldown 60 s" in errors
     assert "binance (52 ms)" in perf and "0.35" in perf and "12 ms" in perf
+    assert "User requests that failed" in perf and "Provider errors (last hour)" in perf
     assert "Last update: " + fmt.clock(NOW) in footer
     assert status_drawer.SECTIONS == ["All Providers", "AI Models", "Infrastructure",
                                       "Cache & Resources", "Recent Errors", "Performance"]
@@ -382,12 +399,12 @@ def test_drawer_shows_an_error_message_when_status_fails():
         raise RuntimeError("database is locked")
 
     parts = status_drawer.drawer_view(SimpleNamespace(system_status=broken))
-    assert len(parts) == 8 and "RuntimeError" in parts[1] and "Last update" in parts[-1]
+    assert len(parts) == 8 and "server log" in parts[1] and "Last update" in parts[-1]
 
 
 def test_drawer_with_no_errors_says_so():
     status = dict(system_status(), error_details=[])
-    assert "No recent errors" in status_drawer.errors_section(status)
+    assert "No provider errors in the last hour" in status_drawer.errors_section(status)
 
 
 # -- wiring rules of build_blocks ------------------------------------------------------------------
@@ -422,7 +439,7 @@ def test_build_blocks_keeps_ui_events_private_and_registers_the_api_inside():
                   if c.get("type") == "accordion"]
     assert accordions == status_drawer.SECTIONS
     tabs = [c["props"]["label"] for c in config["components"] if c.get("type") == "tabitem"]
-    assert tabs == ["Prices", "Providers", "AI Models"]
+    assert tabs == ["Prices", "Providers", "AI Models", "API"]
 
 
 def test_build_blocks_without_simulation_has_no_banner():
@@ -537,3 +554,25 @@ def test_watchlist_shows_the_consensus_spread_and_venues_and_marks_disagreement(
         ("$90,000.00", "4.2", "⚠ 3 (okx out)")
     assert (eth["Consensus"], eth["Spread (bps)"], eth["Venues"]) == ("$3,000.50", "3.0", "4")
     assert doge["Consensus"] == fmt.DASH and doge["Venues"] == fmt.DASH
+
+
+# -- the API tab -----------------------------------------------------------------------------------
+def test_api_reference_documents_every_endpoint_from_its_docstring():
+    from ui import api
+    from ui.api_reference import reference_markdown
+
+    doc = reference_markdown("https://someone-crypto.hf.space/")
+    for fn in api.endpoints(None, None, None):
+        assert f"### `/{fn.__name__}`" in doc
+        assert f'api_name="/{fn.__name__}"' in doc
+        assert f'"$URL/gradio_api/call/v2/{fn.__name__}"' in doc
+    assert ("| `interval` | `str` | `\"1h\"` | Candle length, one of 1m, 5m, 15m, 30m, 1h, 4h, "
+            "1d, 1w (default 1h). |") in doc
+    assert "| `symbols` | `str or list[str]` | required |" in doc
+    assert ("**Returns:** symbol, timeframe, ohlc (list of {timestamp, open, high, low, close, "
+            "volume}), count, source, cached, age_s, stale.") in doc
+    assert 'client.predict(symbol=\'ETH\', interval=\'4h\', limit=50, api_name="/get_ohlc")' in doc
+    assert "-d '{\"symbol\": \"ETH\", \"interval\": \"4h\", \"limit\": 50}'" in doc
+    assert 'curl "$URL/api/market/ohlc?symbol=ETH&timeframe=4h&limit=50"' in doc
+    assert 'Client("https://someone-crypto.hf.space")' in doc
+    assert 'websockets.connect("wss://someone-crypto.hf.space/ws")' in doc

@@ -179,7 +179,7 @@ def build(demo: gr.Blocks, sentiment: SentimentModel,
     gr.on([analyze.click, text.submit], run_analysis, text, result, **PRIVATE).then(
         refresh_status, None, status_outputs, **READ)
     gr.on([fetch.click, symbol.submit], run_news, [symbol, limit], news_outputs, **PRIVATE)
-    return {"timer": timer, "timer_follows_tab": False,
+    return {"timers": [timer], "timer_follows_tab": False,
             "on_select": [(refresh_status, None, status_outputs),
                           (first_news, [symbol, limit, news_loaded], news_outputs)],
             "status": status, "headlines": headlines}

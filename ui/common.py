@@ -31,16 +31,31 @@ def attempt(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, str
         return None, str(exc)
     except Exception as exc:      # the UI must keep working whatever a backend bug does
         log.exception("UI call %s failed", getattr(fn, "__name__", fn))
-        return None, f"unexpected error ({type(exc).__name__}); see the server log"
+        return None, "something went wrong on our side; the details are in the server log"
 
 
-def describe_unavailable(exc: NoProviderAvailable) -> str:
-    reasons = "; ".join(f"{p}: {r}" for p, r in list(exc.reasons.items())[:6])
-    more = len(exc.reasons) - 6
-    if more > 0:
-        reasons += f"; and {more} more"
-    return (f"No provider could answer {exc.what} right now, retry in {exc.retry_after:.0f} s"
-            + (f" ({reasons})" if reasons else ""))
+class Notice(str):
+    """A short sentence for people, with per-provider details shown one click away."""
+
+    details: dict[str, str]
+
+    def __new__(cls, text: str, details: dict[str, str] | None = None) -> "Notice":
+        obj = super().__new__(cls, text)
+        obj.details = dict(details or {})
+        return obj
+
+
+def describe_unavailable(exc: NoProviderAvailable) -> Notice:
+    return Notice(exc.sentence(), exc.reasons)
+
+
+def details_html(details: dict[str, str]) -> str:
+    """The reasons behind a message, folded: one line per provider."""
+    if not details:
+        return ""
+    items = "".join(f"<li><b>{esc(name)}</b>: {esc(why)}</li>" for name, why in details.items())
+    return (f'<details class="ui-details"><summary>Why, per source ({len(details)})</summary>'
+            f"<ul>{items}</ul></details>")
 
 
 def esc(value: object) -> str:
@@ -48,8 +63,10 @@ def esc(value: object) -> str:
 
 
 def message(text: str, kind: str = "info") -> str:
-    """An inline message box (kind: info, ok, warn, error) as HTML for a gr.HTML."""
-    return f'<div class="ui-msg ui-msg-{kind}" role="status">{esc(text)}</div>'
+    """An inline message box (kind: info, ok, warn, error) as HTML for a gr.HTML; a Notice's
+    details follow, folded."""
+    extra = details_html(text.details) if isinstance(text, Notice) else ""
+    return f'<div class="ui-msg ui-msg-{kind}" role="status">{esc(text)}{extra}</div>'
 
 
 def meta_line(parts: list[str]) -> str:
@@ -57,9 +74,11 @@ def meta_line(parts: list[str]) -> str:
     return '<div class="ui-meta">' + " · ".join(esc(p) for p in parts if p) + "</div>"
 
 
-def section(title: str, parts: list[str] | None = None, error: str | None = None) -> str:
-    """A panel heading with its facts on the same line, and an error box under it if any."""
+def section(title: str, parts: list[str] | None = None, error: str | None = None,
+            warning: str | None = None) -> str:
+    """A panel heading with its facts on the same line, and an error or warning box under it."""
     facts = " · ".join(esc(p) for p in parts or [] if p)
     head = (f'<div class="ui-section"><span class="ui-section-title">{esc(title)}</span>'
             f'<span class="ui-meta">{facts}</span></div>')
-    return head + (message(error, "error") if error else "")
+    return head + (message(error, "error") if error else "") + \
+        (message(warning, "warn") if warning else "")

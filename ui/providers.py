@@ -25,14 +25,16 @@ def summary_cards(stats: list[dict], performance: dict) -> str:
     """A row of headline numbers above the charts."""
     enabled = [p for p in stats if p.get("enabled", True) and p.get("state") != "disabled"]
     online = sum(p.get("state") == "online" for p in enabled)
-    limited = [p.get("label") or p["name"] for p in enabled
-               if p.get("state") in ("rate_limited", "down")]
-    waiting = [p.get("label") or p["name"] for p in enabled if p.get("state") == "cooldown"]
-    notes = ([f"{', '.join(limited)} cooling down"] if limited else []) + \
-        ([f"{', '.join(waiting)} out of budget"] if waiting else [])
+    idle = sum(p.get("state") == "idle" for p in enabled)
+    by_state: dict[str, list[str]] = {}
+    for p in enabled:
+        by_state.setdefault(p.get("state_label") or str(p.get("state")), []).append(
+            p.get("label") or p["name"])
+    notes = [f"{', '.join(names)} {word}" for word, names in by_state.items()
+             if word not in ("online", "idle")]
     cards = [
         ("Providers online", f"{online} / {len(enabled)}",
-         f"{len(stats) - len(enabled)} disabled" if len(stats) > len(enabled) else "all enabled"),
+         "; ".join(notes) or (f"{idle} not used yet" if idle else "no problems")),
         ("Upstream calls", fmt.integer(sum(p.get("upstream_calls") or 0 for p in stats)),
          _plural(sum(1 for p in stats if p.get("upstream_calls")), "provider") + " used"),
         ("Cache hit rate", fmt.pct(performance.get("cache_hit_rate"), signed=False, ratio=True),
@@ -40,7 +42,8 @@ def summary_cards(stats: list[dict], performance: dict) -> str:
         ("Upstream / request", f"{performance.get('upstream_per_request') or 0:.2f}",
          f"avg answer {fmt.ms(performance.get('avg_response_ms'))}"),
         ("Rate-limit answers", fmt.integer(sum(p.get("rate_limit_hits") or 0 for p in stats)),
-         "; ".join(notes) or "none cooling down"),
+         f"{len(stats) - len(enabled)} providers disabled" if len(stats) > len(enabled)
+         else "all providers enabled"),
         ("Outliers", fmt.integer(sum(p.get("outliers") or 0 for p in stats)),
          ", ".join(f"{p.get('label') or p['name']} {p['outliers']}" for p in stats
                    if p.get("outliers")) or "every quote agreed with the other venues"),
@@ -97,5 +100,5 @@ def build(demo: gr.Blocks, service: MarketService) -> dict[str, Any]:
 
     demo.load(refresh, None, outputs, **READ)
     timer.tick(refresh, None, outputs, **READ)
-    return {"timer": timer, "timer_follows_tab": True, "on_select": [(refresh, None, outputs)],
+    return {"timers": [timer], "timer_follows_tab": True, "on_select": [(refresh, None, outputs)],
             "table": table, "share": share, "series": series}

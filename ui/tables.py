@@ -93,7 +93,9 @@ def providers(stats: Iterable[dict], empty: str = "No providers configured") -> 
     for p in sorted(stats, key=_provider_order):
         lat = p.get("latency_ms") or {}
         until = p.get("cooldown_until") or p.get("breaker_open_until")
-        error = p.get("last_error") or (p.get("reason") if p.get("state") == "disabled" else None)
+        # the backend's sentence for any state but a healthy one; else the last error, if any
+        error = (p.get("reason") if p.get("state") not in ("online", "idle")
+                 else p.get("last_error"))
         out.append([
             p.get("label") or p.get("name", "?"),
             fmt.state_label(p.get("state")),
