@@ -10,7 +10,8 @@ from routing.service import MarketService
 
 from . import figures, tables
 from . import formatting as fmt
-from .common import LOADING, READ, attempt, section
+from .common import (LOADING, READ, WIDE_SCREEN_JS, attempt, new_table, section, show_all_box,
+                     table)
 
 WATCHLIST = ("BTC", "ETH", "SOL", "BNB", "XRP", "ADA", "DOGE", "AVAX", "LINK", "DOT")
 INTERVALS = ["1m", "5m", "15m", "30m", "1h", "4h", "1d", "1w"]
@@ -28,10 +29,11 @@ def _freshness(answer: dict) -> str:
 
 
 # -- handlers (plain functions of the service, so they can be called without a browser) ------------
-def watchlist_view(service: MarketService, symbols: tuple[str, ...] = WATCHLIST):
+def watchlist_view(service: MarketService, symbols: tuple[str, ...] = WATCHLIST,
+                   show_all: bool = True):
     rows, error = attempt(service.prices, list(symbols))
     if error:
-        return (tables.placeholder(tables.WATCHLIST_COLUMNS, "unavailable"),
+        return (table(tables.placeholder(tables.WATCHLIST_COLUMNS, "unavailable"), show_all),
                 section("Watchlist", error=error))
     df = tables.watchlist(rows)
     sources = sorted({r["source"] for r in rows if r.get("source")})
@@ -42,7 +44,7 @@ def watchlist_view(service: MarketService, symbols: tuple[str, ...] = WATCHLIST)
              f"stale: {', '.join(stale)}" if stale else "",
              f"unavailable: {', '.join(missing)}" if missing else "",
              f"refreshes every {WATCHLIST_EVERY_S:.0f} s · click a row to chart it"]
-    return tables.styled(df), section("Watchlist", parts)
+    return table(df, show_all), section("Watchlist", parts)
 
 
 def chart_view(service: MarketService, symbol: str, interval: str, limit: Any):
@@ -56,13 +58,13 @@ def chart_view(service: MarketService, symbol: str, interval: str, limit: Any):
     return figures.candlestick(answer, CHART_HEIGHT), section("Chart", parts)
 
 
-def top_view(service: MarketService):
+def top_view(service: MarketService, show_all: bool = True):
     title = "Top coins by market cap"
     answer, error = attempt(service.top_coins, TOP_LIMIT)
     if error:
-        return (tables.placeholder(tables.TOP_COINS_COLUMNS, "unavailable"),
+        return (table(tables.placeholder(tables.TOP_COINS_COLUMNS, "unavailable"), show_all),
                 section(title, error=error))
-    return tables.styled(tables.top_coins(answer)), section(
+    return table(tables.top_coins(answer), show_all), section(
         title, [f"top {answer['count']}", f"from {answer['source']}", _freshness(answer)])
 
 
@@ -85,9 +87,8 @@ def build(demo: gr.Blocks, service: MarketService,
     Returns its timer, whether that timer should follow the tab's visibility, the handlers to run
     when the tab is selected as (fn, inputs, outputs), and the main components."""
     watch_head = gr.HTML(section("Watchlist", [LOADING]), elem_id="watchlist-head")
-    watch = gr.Dataframe(tables.placeholder(tables.WATCHLIST_COLUMNS, LOADING),
-                         interactive=False, show_label=False, elem_id="watchlist",
-                         elem_classes=["compact-table"], max_height=460)
+    watch_all = show_all_box("watchlist-all")
+    watch = new_table(tables.WATCHLIST_COLUMNS, elem_id="watchlist", max_height=460)
     timer = gr.Timer(WATCHLIST_EVERY_S)
 
     chart_head = gr.HTML(section("Chart", [LOADING]), elem_id="chart-head")
@@ -107,16 +108,18 @@ def build(demo: gr.Blocks, service: MarketService,
     with gr.Row(equal_height=False):
         with gr.Column(scale=5, min_width=480):
             top_head = gr.HTML(section("Top coins by market cap", [LOADING]))
-            top = gr.Dataframe(tables.placeholder(tables.TOP_COINS_COLUMNS, LOADING),
-                               interactive=False, show_label=False, elem_id="top-coins",
-                               elem_classes=["compact-table"], max_height=420)
+            top_all = show_all_box("top-coins-all")
+            top = new_table(tables.TOP_COINS_COLUMNS, elem_id="top-coins", max_height=420)
         with gr.Column(scale=2, min_width=280):
             fg_head = gr.HTML(section("Fear & Greed", [LOADING]))
             fear_greed = gr.Plot(figures.empty_figure(LOADING, "Fear & Greed index", 280),
                                  show_label=False, elem_id="fear-greed")
 
-    def refresh_watchlist():
-        return watchlist_view(service, symbols)
+    def refresh_watchlist(show_all):
+        return watchlist_view(service, symbols, show_all)
+
+    def first_watchlist(show_all):
+        return (*refresh_watchlist(show_all), show_all)
 
     def refresh_chart(sym, iv, n):
         return chart_view(service, sym, iv, n)
@@ -128,18 +131,27 @@ def build(demo: gr.Blocks, service: MarketService,
             return gr.skip(), gr.skip(), gr.skip()
         return (sym, *chart_view(service, sym, iv, n))
 
-    def refresh_market():
-        return (*top_view(service), *fear_greed_view(service))
+    def refresh_top(show_all):
+        return top_view(service, show_all)
+
+    def refresh_market(show_all):
+        return (*top_view(service, show_all), *fear_greed_view(service))
+
+    def first_market(show_all):
+        return (*refresh_market(show_all), show_all)
 
     market_outputs = [top, top_head, fear_greed, fg_head]
-    demo.load(refresh_watchlist, None, [watch, watch_head], **READ)
+    demo.load(first_watchlist, watch_all, [watch, watch_head, watch_all], js=WIDE_SCREEN_JS,
+              **READ)
     demo.load(refresh_chart, [symbol, interval, limit], [chart, chart_head], **READ)
-    demo.load(refresh_market, None, market_outputs, **READ)
-    timer.tick(refresh_watchlist, None, [watch, watch_head], **READ)
+    demo.load(first_market, top_all, [*market_outputs, top_all], js=WIDE_SCREEN_JS, **READ)
+    timer.tick(refresh_watchlist, watch_all, [watch, watch_head], **READ)
+    watch_all.input(refresh_watchlist, watch_all, [watch, watch_head], **READ)
+    top_all.input(refresh_top, top_all, [top, top_head], **READ)
     gr.on([show.click, symbol.submit, interval.input, limit.submit], refresh_chart,
           [symbol, interval, limit], [chart, chart_head], **READ)
     watch.select(chart_from_row, [interval, limit], [symbol, chart, chart_head], **READ)
     return {"timer": timer, "timer_follows_tab": True,
-            "on_select": [(refresh_watchlist, None, [watch, watch_head]),
-                          (refresh_market, None, market_outputs)],
+            "on_select": [(refresh_watchlist, watch_all, [watch, watch_head]),
+                          (refresh_market, top_all, market_outputs)],
             "watchlist": watch, "chart": chart, "top": top, "fear_greed": fear_greed}
