@@ -14,7 +14,7 @@ from ai.sentiment import SentimentModel
 from routing.service import MarketService
 
 from . import ai_models, prices, providers, status_drawer
-from .common import PRIVATE
+from .common import PRIVATE, wide_screen_js
 
 __all__ = ["build_blocks", "THEME", "CSS", "HEAD", "TITLE"]
 
@@ -103,6 +103,8 @@ def build_blocks(service: MarketService, sentiment: SentimentModel,
         # Polling timers run only on the visible tab (the AI tab's own handler runs its timer
         # only while the model loads); selecting a tab also refreshes what it shows.
         tabs = [(prices_tab, price_parts), (providers_tab, provider_parts), (ai_tab, ai_parts)]
+        boxes = [box for _, parts in tabs for box in parts["show_all"]]
+        demo.load(None, None, boxes, js=wide_screen_js(len(boxes)), **PRIVATE)
         for tab, parts in tabs:
             own = [parts["timer"]] if parts["timer_follows_tab"] else []
             others = [p["timer"] for t, p in tabs if t is not tab]

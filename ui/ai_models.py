@@ -10,7 +10,7 @@ from ai.sentiment import SentimentModel
 
 from . import figures, tables
 from . import formatting as fmt
-from .common import (LOADING, PRIVATE, READ, WIDE_SCREEN_JS, attempt, esc, message, meta_line,
+from .common import (LOADING, PRIVATE, READ, attempt, esc, message, meta_line,
                      new_table, section, show_all_box, table)
 
 STATUS_EVERY_S = 1.5
@@ -179,7 +179,6 @@ def build(demo: gr.Blocks, sentiment: SentimentModel,
 
     news_outputs = [news_head, headlines, shares, fear_greed, news_frame, news_loaded,
                     *status_outputs]
-    demo.load(None, None, news_all, js=WIDE_SCREEN_JS.replace("(show_all)", "()"), **PRIVATE)
     def show_headlines(frame, show_all):
         return table(frame, show_all, True)
 
@@ -194,4 +193,4 @@ def build(demo: gr.Blocks, sentiment: SentimentModel,
     return {"timer": timer, "timer_follows_tab": False,
             "on_select": [(refresh_status, None, status_outputs),
                           (first_news, [symbol, limit, news_all, news_loaded], news_outputs)],
-            "status": status, "headlines": headlines}
+            "show_all": [news_all], "status": status, "headlines": headlines}

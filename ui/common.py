@@ -70,9 +70,17 @@ def section(title: str, parts: list[str] | None = None, error: str | None = None
 
 
 SHOW_ALL = "Show all columns"
+WIDE_SCREEN_PX = 1000
 # Run in the browser before a table's first load: wide screens start with every column, phones
 # with the key ones (the checkbox changes it either way).
-WIDE_SCREEN_JS = "(show_all) => window.innerWidth >= 1000"
+WIDE_SCREEN_JS = f"(show_all) => window.innerWidth >= {WIDE_SCREEN_PX}"
+
+
+def wide_screen_js(count: int) -> str:
+    """Browser-side: tick `count` "Show all columns" boxes on a wide screen, at once, so every
+    handler that reads them (tab switches, timers) sees the same choice as the first load."""
+    return (f"() => {{ const wide = window.innerWidth >= {WIDE_SCREEN_PX}; "
+            f"return Array({count}).fill(wide); }}")
 
 
 def table(df, show_all: bool, fixed_widths: bool = False):

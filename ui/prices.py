@@ -118,9 +118,6 @@ def build(demo: gr.Blocks, service: MarketService,
     def refresh_watchlist(show_all):
         return watchlist_view(service, symbols, show_all)
 
-    def first_watchlist(show_all):
-        return (*refresh_watchlist(show_all), show_all)
-
     def refresh_chart(sym, iv, n):
         return chart_view(service, sym, iv, n)
 
@@ -137,14 +134,10 @@ def build(demo: gr.Blocks, service: MarketService,
     def refresh_market(show_all):
         return (*top_view(service, show_all), *fear_greed_view(service))
 
-    def first_market(show_all):
-        return (*refresh_market(show_all), show_all)
-
     market_outputs = [top, top_head, fear_greed, fg_head]
-    demo.load(first_watchlist, watch_all, [watch, watch_head, watch_all], js=WIDE_SCREEN_JS,
-              **READ)
+    demo.load(refresh_watchlist, watch_all, [watch, watch_head], js=WIDE_SCREEN_JS, **READ)
     demo.load(refresh_chart, [symbol, interval, limit], [chart, chart_head], **READ)
-    demo.load(first_market, top_all, [*market_outputs, top_all], js=WIDE_SCREEN_JS, **READ)
+    demo.load(refresh_market, top_all, market_outputs, js=WIDE_SCREEN_JS, **READ)
     timer.tick(refresh_watchlist, watch_all, [watch, watch_head], **READ)
     watch_all.input(refresh_watchlist, watch_all, [watch, watch_head], **READ)
     top_all.input(refresh_top, top_all, [top, top_head], **READ)
@@ -154,4 +147,4 @@ def build(demo: gr.Blocks, service: MarketService,
     return {"timer": timer, "timer_follows_tab": True,
             "on_select": [(refresh_watchlist, watch_all, [watch, watch_head]),
                           (refresh_market, top_all, market_outputs)],
-            "watchlist": watch, "chart": chart, "top": top, "fear_greed": fear_greed}
+            "show_all": [watch_all, top_all], "watchlist": watch, "chart": chart, "top": top, "fear_greed": fear_greed}

@@ -92,11 +92,8 @@ def build(demo: gr.Blocks, service: MarketService) -> dict[str, Any]:
     def refresh(all_columns):
         return providers_view(service, all_columns)
 
-    def first(all_columns):
-        return (*refresh(all_columns), all_columns)
-
-    demo.load(first, show_all, [*outputs, show_all], js=WIDE_SCREEN_JS, **READ)
+    demo.load(refresh, show_all, outputs, js=WIDE_SCREEN_JS, **READ)
     timer.tick(refresh, show_all, outputs, **READ)
     show_all.input(refresh, show_all, outputs, **READ)
     return {"timer": timer, "timer_follows_tab": True, "on_select": [(refresh, show_all, outputs)],
-            "table": grid, "share": share, "series": series}
+            "show_all": [show_all], "table": grid, "share": share, "series": series}

@@ -27,7 +27,7 @@ WATCHLIST = (Column("Symbol", key=True, width=9), Column("Price", True, True, 13
              Column("24h %", True, True, 11), Column("Volume 24h", True, width=12),
              Column("Market cap", True, width=12), Column("Source", width=16),
              Column("Age (s)", True, width=8), Column("Cached", width=8), Column("Stale", width=9))
-TOP_COINS = (Column("#", True, True, 5), Column("Coin", key=True, width=22),
+TOP_COINS = (Column("#", True, width=5), Column("Coin", key=True, width=22),
              Column("Price", True, True, 15), Column("24h %", True, True, 12),
              Column("Market cap", True, width=14), Column("Volume 24h", True, width=14),
              Column("Source", width=14))
