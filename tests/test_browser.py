@@ -134,7 +134,7 @@ def drawer_is_open(page) -> bool:
     return "open" in (page.locator("#status-drawer").get_attribute("class") or "").split()
 
 
-# -- what each view shows ---------------------------------------------------------------------------
+# -- what each view shows --------------------------------------------------------------------------
 def show_prices(page) -> None:
     open_tab(page, "Prices")
     expect(first_column(page, "watchlist").first).to_have_text("BTC")

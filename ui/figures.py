@@ -85,10 +85,11 @@ def candlestick(ohlc: dict | None, height: int = 500) -> go.Figure:
         where += " · cached"
     fig.update_layout(
         template=TEMPLATE, height=height, showlegend=False, bargap=0.15, hovermode="x",
-        title=dict(text=f"{title}<span style='font-size:12px'>  ·  from {where}, "
+        # The facts on a line of their own, so a phone's narrow chart does not cut them off.
+        title=dict(text=f"{title}<br><span style='font-size:12px'>from {where}, "
                         f"last close {fmt.price(closes[-1])}</span>"),
         xaxis=dict(rangeslider=dict(visible=False)),
-        margin=dict(l=64, r=16, t=56, b=36))
+        margin=dict(l=64, r=16, t=72, b=36))
     fig.update_yaxes(title_text="Price", tickprefix="$", tickformat=_price_tickformat(closes),
                      row=1, col=1)
     fig.update_yaxes(title_text="Volume", tickformat="~s", row=2, col=1)

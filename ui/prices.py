@@ -62,9 +62,9 @@ def top_view(service: MarketService, show_all: bool = True):
     title = "Top coins by market cap"
     answer, error = attempt(service.top_coins, TOP_LIMIT)
     if error:
-        return (table(tables.placeholder(tables.TOP_COINS_COLUMNS, "unavailable"), show_all),
+        return (table(tables.placeholder(tables.TOP_COINS_COLUMNS, "unavailable"), show_all, True),
                 section(title, error=error))
-    return table(tables.top_coins(answer), show_all), section(
+    return table(tables.top_coins(answer), show_all, True), section(
         title, [f"top {answer['count']}", f"from {answer['source']}", _freshness(answer)])
 
 
@@ -109,7 +109,8 @@ def build(demo: gr.Blocks, service: MarketService,
         with gr.Column(scale=5, min_width=480):
             top_head = gr.HTML(section("Top coins by market cap", [LOADING]))
             top_all = show_all_box("top-coins-all")
-            top = new_table(tables.TOP_COINS_COLUMNS, elem_id="top-coins", max_height=420)
+            top = new_table(tables.TOP_COINS_COLUMNS, elem_id="top-coins", max_height=420,
+                            wrap=True)
         with gr.Column(scale=2, min_width=280):
             fg_head = gr.HTML(section("Fear & Greed", [LOADING]))
             fear_greed = gr.Plot(figures.empty_figure(LOADING, "Fear & Greed index", 280),
@@ -147,4 +148,5 @@ def build(demo: gr.Blocks, service: MarketService,
     return {"timer": timer, "timer_follows_tab": True,
             "on_select": [(refresh_watchlist, watch_all, [watch, watch_head]),
                           (refresh_market, top_all, market_outputs)],
-            "show_all": [watch_all, top_all], "watchlist": watch, "chart": chart, "top": top, "fear_greed": fear_greed}
+            "show_all": [watch_all, top_all], "watchlist": watch, "chart": chart, "top": top,
+            "fear_greed": fear_greed}

@@ -35,12 +35,12 @@ PROVIDERS = (Column("Provider", key=True, width=16), Column("State", key=True, w
              Column("Share %", True, True, 9), Column("Calls", True, width=6),
              Column("p50 ms", True, width=6), Column("p95 ms", True, width=6),
              Column("Success %", True, True, 10), Column("Rate-limit hits", True, width=7),
-             Column("Budget left / cap", True, width=10),
-             Column("Cooldown until (UTC)", width=9), Column("Last error", width=15))
+             Column("Budget left / cap", True, width=12),
+             Column("Cooldown until (UTC)", width=9), Column("Last error", width=13))
 ERRORS = (Column("Provider", key=True), Column("Count", True, True), Column("Kind", key=True),
           Column("Last message", key=True, width=30), Column("Router action", width=20),
           Column("Last seen"))
-HEADLINES = (Column("Published (UTC)", key=True, width=15), Column("Headline", key=True, width=44),
+HEADLINES = (Column("Published (UTC)", width=15), Column("Headline", key=True, width=44),
              Column("Sentiment", key=True, width=18), Column("Score", True, width=8),
              Column("Source", width=14))
 
