@@ -397,9 +397,9 @@ EPOCH = re.compile(r"\b1[5-9]\d{8}(\.\d+)?\b")
 
 
 def test_all_providers_down_gives_short_messages_without_raw_epochs(browser, app_launcher,
-                                                                    tmp_path):
+                                                                    axe_source, tmp_path):
     """With every simulated provider down, each message the Prices tab shows is one readable
-    sentence: under 240 characters, no epoch seconds."""
+    sentence: under 240 characters, no epoch seconds; and the error state passes axe too."""
     from sim import Simulator
 
     with Simulator(latency_scale=0.0, seed=11) as sim:
@@ -412,9 +412,14 @@ def test_all_providers_down_gives_short_messages_without_raw_epochs(browser, app
                 expect(messages.first).to_be_visible(timeout=60_000)
                 expect(pg.locator("#chart-head .ui-msg-error")).to_be_visible(timeout=60_000)
                 texts = [t.strip() for t in messages.all_inner_texts()]
+                settled(pg)
+                overflow = sideways_overflow(pg)
+                violations = axe_violations(pg, axe_source)
                 pg.screenshot(path=str(ARTIFACTS / "all-down-390-light.png"), full_page=True)
         finally:
             server.stop()
+    assert not overflow, overflow
+    assert not violations, f"axe found, with every provider down:\n{describe(violations)}"
     assert texts
     for text in texts:
         assert len(text) < 240, f"{len(text)} characters: {text}"
