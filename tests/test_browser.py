@@ -230,7 +230,7 @@ def test_prices_tab_shows_watchlist_chart_top_coins_and_fear_greed(page):
     price = page.locator("#watchlist [role=gridcell][data-row='0'][data-col='1']")
     expect(price).to_have_text(re.compile(r"^\s*\$[\d,]+\.\d{2,4}\s*$"))
     change = page.locator("#watchlist [role=gridcell][data-row='0'][data-col='2']")
-    expect(change).to_have_text(re.compile(r"^\s*[▲▼■] [+-]\d+\.\d{2}%\s*$"))
+    expect(change).to_have_text(re.compile(r"^\s*[▲▼■]\s[+-]\d+\.\d{2}%\s*$"))
     expect(page.locator("#watchlist-head")).to_contain_text("priced")
     expect(page.locator("#price-chart [data-testid=plotly]")).to_be_visible()
     assert plot_types(page, "price-chart") == ["candlestick", "bar"]

@@ -249,11 +249,11 @@ def test_watchlist_keeps_numbers_and_shows_them_formatted():
     assert df["Price"].tolist()[:2] == [86589.5, 3080.15] and pd.isna(df["Price"][2])
     assert df["24h %"].tolist()[:2] == [5.128, -1.5]
     btc, eth, doge = shown(df)
-    assert btc["Price"] == "$86,589.50" and btc["24h %"] == "▲ +5.13%"
+    assert btc["Price"] == "$86,589.50" and btc["24h %"] == "▲\u00a0+5.13%"
     assert btc["Volume 24h"] == "$11.87 B" and btc["Market cap"] == "—"
     assert btc["Source"] == "binance (USDT)" and btc["Age (s)"] == "3.2"
     assert btc["Cached"] == "✓ cached" and btc["Stale"] == ""
-    assert eth["24h %"] == "▼ -1.50%" and eth["Market cap"] == "$371.80 B"
+    assert eth["24h %"] == "▼\u00a0-1.50%" and eth["Market cap"] == "$371.80 B"
     assert eth["Source"] == "coingecko" and eth["Stale"] == "⚠ stale"
     assert doge["Price"] == "—" and doge["24h %"] == "—" and "unavailable" in doge["Source"]
 
@@ -278,7 +278,7 @@ def test_top_coins_table():
     assert_types(df, {"#", "Price", "24h %", "Market cap", "Volume 24h"})
     assert df.iloc[0].tolist() == [1.0, "Bitcoin (BTC)", 86609.93, 5.3, 1.7278e12, 3.56e10,
                                    "coinpaprika"]
-    assert list(shown(df)[0].values()) == ["1", "Bitcoin (BTC)", "$86,609.93", "▲ +5.30%",
+    assert list(shown(df)[0].values()) == ["1", "Bitcoin (BTC)", "$86,609.93", "▲\u00a0+5.30%",
                                            "$1.73 T", "$35.60 B", "coinpaprika"]
 
 
@@ -331,8 +331,9 @@ def test_recent_errors_and_headlines_tables():
     df = tables.headlines(news)
     assert list(df.columns) == tables.HEADLINE_COLUMNS
     assert_types(df, {"Score"})
-    assert df.iloc[0].tolist()[1:] == ["Bitcoin jumps", "▲ bullish", 0.4215, "CoinDesk"]
-    assert list(shown(df)[0].values())[1:] == ["Bitcoin jumps", "▲ bullish", "+0.42", "CoinDesk"]
+    assert df.iloc[0].tolist()[1:] == ["Bitcoin jumps", "▲\u00a0bullish", 0.4215, "CoinDesk"]
+    assert list(shown(df)[0].values())[1:] == ["Bitcoin jumps", "▲\u00a0bullish", "+0.42",
+                                              "CoinDesk"]
 
 
 @pytest.mark.parametrize("build, columns", [
@@ -361,7 +362,7 @@ def test_styled_tables_mark_changes_and_states_by_sign_and_tone():
          "change_24h_pct": 0.0}]})
     html = tables.styled(df).to_html()
     assert "var(--ui-down)" in html and "var(--ui-up)" not in html
-    assert [r["24h %"] for r in shown(df)] == ["▼ -2.00%", "■ +0.00%"]
+    assert [r["24h %"] for r in shown(df)] == ["▼\u00a0-2.00%", "■\u00a0+0.00%"]
 
 
 # -- service errors become messages ----------------------------------------------------------------

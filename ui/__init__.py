@@ -38,6 +38,7 @@ THEME = gr.themes.Soft(
     button_primary_background_fill_dark="*primary_600",
     button_primary_background_fill_hover_dark="*primary_700",
     checkbox_label_background_fill_selected="*primary_600",
+    button_secondary_background_fill_hover_dark="*primary_600",
     link_text_color="*secondary_700", link_text_color_active="*secondary_700",
     link_text_color_visited="*secondary_700", link_text_color_dark="*secondary_300",
     link_text_color_active_dark="*secondary_300", link_text_color_visited_dark="*secondary_300",

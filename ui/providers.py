@@ -84,7 +84,7 @@ def build(demo: gr.Blocks, service: MarketService) -> dict[str, Any]:
     head = gr.HTML(section("Providers", [LOADING]))
     show_all = show_all_box("provider-table-all")
     grid = new_table(tables.PROVIDER_COLUMNS, elem_id="provider-table", wrap=True,
-                     max_height=820, pinned_columns=1)
+                     max_height=820)
     timer = gr.Timer(REFRESH_EVERY_S, active=False)
 
     outputs = [cards, share, series, grid, head]

@@ -27,8 +27,8 @@ WATCHLIST = (Column("Symbol", key=True, width=9), Column("Price", True, True, 13
              Column("24h %", True, True, 11), Column("Volume 24h", True, width=12),
              Column("Market cap", True, width=12), Column("Source", width=16),
              Column("Age (s)", True, width=8), Column("Cached", width=8), Column("Stale", width=9))
-TOP_COINS = (Column("#", True, width=5), Column("Coin", key=True, width=22),
-             Column("Price", True, True, 15), Column("24h %", True, True, 12),
+TOP_COINS = (Column("#", True, width=5), Column("Coin", key=True, width=18),
+             Column("Price", True, True, 15), Column("24h %", True, True, 14),
              Column("Market cap", True, width=14), Column("Volume 24h", True, width=14),
              Column("Source", width=14))
 PROVIDERS = (Column("Provider", key=True, width=16), Column("State", key=True, width=13),
@@ -187,7 +187,8 @@ def headlines(news: dict | None, empty: str = "No headlines") -> pd.DataFrame:
     out = [[
         _short_stamp(h.get("published")),
         h.get("title", ""),
-        f"{SENTIMENT_MARK.get(h['label'], fmt.DOT)} {h['label']}" if h.get("label") else fmt.DASH,
+        f"{SENTIMENT_MARK.get(h['label'], fmt.DOT)}\u00a0{h['label']}" if h.get("label")
+        else fmt.DASH,
         _num(h.get("score")),
         h.get("publisher") or h.get("source") or fmt.DASH,
     ] for h in items]
@@ -206,7 +207,7 @@ def _blank(formatter: Callable[[float], str]) -> Callable[[object], str]:
 def change(x: float) -> str:
     """▲ +3.12% / ▼ -1.80%: the arrow and the sign carry the direction, not only the colour."""
     arrow = "▲" if x > 0 else "▼" if x < 0 else "■"
-    return f"{arrow} {fmt.pct(x)}"
+    return f"{arrow}\u00a0{fmt.pct(x)}"          # no line break between arrow and number
 
 
 def _ms(x: float) -> str:
@@ -237,7 +238,7 @@ def _tone(column: str, value: object) -> str:
     if column == "State":
         return STATE_TONE.get(text.split(" ", 1)[-1], "")
     if column == "Sentiment":
-        return SENTIMENT_TONE.get(text.split(" ", 1)[-1], "")
+        return SENTIMENT_TONE.get(text.split("\u00a0", 1)[-1], "")
     if column == "Stale":
         return WARN if text else ""
     return ""
