@@ -315,8 +315,9 @@ def test_key_columns_are_what_a_phone_shows():
     assert tables.datatypes(key.columns) == ["str", "str", "number", "number"]
     assert tables.visible(df, show_all=True) is df
     assert list(tables.visible(tables.watchlist([]), False).columns) == ["Symbol", "Price", "24h %"]
-    widths = tables.widths(key.columns)
-    assert len(widths) == 4 and sum(int(w.rstrip("%")) for w in widths) in (99, 100, 101)
+    # the key columns share the width in the proportions of the whole table's columns
+    assert tables.widths(key.columns) == ["33%", "27%", "19%", "21%"]
+    assert tables.widths(["Provider", "Count", "Last message"]) == ["20%", "20%", "60%"]
 
 
 def test_recent_errors_and_headlines_tables():

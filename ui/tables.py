@@ -65,11 +65,15 @@ def _frame(rows: list[list], schema: tuple[Column, ...]) -> pd.DataFrame:
 
 
 def _schema(columns: Iterable[str]) -> tuple[Column, ...]:
+    """The columns of the table these names are (or are a part of), in the given order."""
     names = tuple(columns)
     if names in SCHEMAS:
         return SCHEMAS[names]
-    known = {c.name: c for s in SCHEMAS.values() for c in s}
-    return tuple(known.get(n, Column(n)) for n in names)
+    for schema in SCHEMAS.values():
+        by_name = {c.name: c for c in schema}
+        if all(n in by_name for n in names):
+            return tuple(by_name[n] for n in names)
+    return tuple(Column(n) for n in names)
 
 
 def placeholder(columns: list[str], message: str) -> pd.DataFrame:
