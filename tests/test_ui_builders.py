@@ -333,7 +333,7 @@ def test_recent_errors_and_headlines_tables():
     assert list(df.columns) == tables.HEADLINE_COLUMNS
     assert_types(df, {"Score"})
     assert df.iloc[0].tolist()[1:] == ["Bitcoin jumps", "▲\u00a0bullish", 0.4215, "CoinDesk"]
-    assert list(shown(df)[0].values())[1:] == ["Bitcoin jumps", "▲\u00a0bullish", "+0.42",
+    assert list(shown(df)[0].values())[1:] == ["Bitcoin jumps", "▲\u00a0bullish", "0.42",
                                               "CoinDesk"]
 
 

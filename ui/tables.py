@@ -40,9 +40,9 @@ PROVIDERS = (Column("Provider", key=True, width=16), Column("State", key=True, w
 ERRORS = (Column("Provider", key=True), Column("Count", True, True), Column("Kind", key=True),
           Column("Last message", key=True, width=30), Column("Router action", width=20),
           Column("Last seen"))
-HEADLINES = (Column("Published (UTC)", width=15), Column("Headline", key=True, width=44),
-             Column("Sentiment", key=True, width=18), Column("Score", True, width=8),
-             Column("Source", width=14))
+HEADLINES = (Column("Published (UTC)", width=14), Column("Headline", key=True, width=38),
+             Column("Sentiment", key=True, width=18), Column("Score", True, width=11),
+             Column("Source", width=13))
 
 WATCHLIST_COLUMNS = [c.name for c in WATCHLIST]
 TOP_COINS_COLUMNS = [c.name for c in TOP_COINS]
@@ -224,7 +224,7 @@ FORMATS: dict[str, Callable[[float], str]] = {
     "Age (s)": lambda x: f"{x:.1f}", "#": lambda x: f"{x:.0f}",
     "Share %": lambda x: f"{x:.1f}%", "Success %": lambda x: f"{x:.1f}%",
     "Calls": fmt.integer, "Rate-limit hits": fmt.integer, "Count": fmt.integer,
-    "p50 ms": _ms, "p95 ms": _ms, "Score": lambda x: f"{x:+.2f}",
+    "p50 ms": _ms, "p95 ms": _ms, "Score": lambda x: f"{x:.2f}",      # the label's confidence
 }
 
 # Text colours are CSS variables (style.css sets them for light and dark, at >= 4.5:1 contrast).
@@ -235,7 +235,7 @@ SENTIMENT_TONE = {"bullish": UP, "neutral": MUTED, "bearish": DOWN}
 
 
 def _tone(column: str, value: object) -> str:
-    if column in ("24h %", "Score"):
+    if column == "24h %":
         x = fmt._number(value)
         return "" if x is None or x == 0 else UP if x > 0 else DOWN
     text = str(value)
@@ -248,7 +248,7 @@ def _tone(column: str, value: object) -> str:
     return ""
 
 
-STYLED_COLUMNS = ("24h %", "Score", "State", "Sentiment", "Stale")
+STYLED_COLUMNS = ("24h %", "State", "Sentiment", "Stale")
 
 
 def key_columns(columns: Iterable[str]) -> list[str]:
