@@ -108,7 +108,8 @@ def test_a_failing_provider_reads_the_same_everywhere(small_app, sim_server):
         assert "All systems operational" not in overall
         table = tables.providers(stats)
         row = table[table["Provider"] == "OKX"].iloc[0]
-        assert row["State"] == "● down" and row["Success %"] == "0.00%"
+        assert row["State"] == "● down" and row["Success %"] == 0.0     # a number, shown "0.0%"
+        assert "0.0%" in tables.styled(table).to_html()
         assert row["Last error"] == fmt.plain(okx_stats["reason"])
         cards = providers_tab.summary_cards(stats, {})
         assert "OKX down" in cards
@@ -203,4 +204,4 @@ def test_all_price_sources_down_with_nothing_saved_is_a_clear_empty_state(servic
     for _, why in details:
         check_sentence(why)
         assert "html" not in why.lower() or "web page" in why
-    assert table.iloc[0, 0] == "unavailable"
+    assert table.value["data"][0][0] == "unavailable"

@@ -15,29 +15,69 @@ from ai.sentiment import SentimentModel
 from routing.service import MarketService
 
 from . import ai_models, api_reference, prices, providers, status_drawer
-from .common import PRIVATE
+from .common import PRIVATE, wide_screen_js
 
 __all__ = ["build_blocks", "THEME", "CSS", "HEAD", "TITLE"]
 
 TITLE = "Crypto Market Data"
 SIMULATED_BANNER = "Simulated market data (sim/ on loopback) — not live prices"
 
+# Soft's greys and indigo-500 text read at 2.6-4.5:1; these keep every text at >= 4.5:1 (WCAG AA)
+# on its own background, light and dark (checked with axe-core in tests/test_browser.py).
 THEME = gr.themes.Soft(
     primary_hue="indigo", secondary_hue="emerald", neutral_hue="slate", radius_size="md",
     font=[gr.themes.LocalFont("IBM Plex Sans"), "ui-sans-serif", "system-ui", "sans-serif"],
     font_mono=[gr.themes.LocalFont("IBM Plex Mono"), "ui-monospace", "monospace"],
-).set(block_padding="10px 12px", layout_gap="12px")
+).set(
+    block_padding="10px 12px", layout_gap="12px",
+    body_text_color_subdued="*neutral_600", body_text_color_subdued_dark="*neutral_300",
+    input_placeholder_color="*neutral_500", input_placeholder_color_dark="*neutral_400",
+    block_label_text_color="*primary_700", block_title_text_color="*primary_700",
+    color_accent="*primary_600",
+    button_primary_background_fill="*primary_600",
+    button_primary_background_fill_hover="*primary_700",
+    button_primary_background_fill_dark="*primary_600",
+    button_primary_background_fill_hover_dark="*primary_700",
+    checkbox_label_background_fill_selected="*primary_600",
+    button_secondary_background_fill_hover_dark="*primary_600",
+    link_text_color="*secondary_700", link_text_color_active="*secondary_700",
+    link_text_color_visited="*secondary_700", link_text_color_dark="*secondary_300",
+    link_text_color_active_dark="*secondary_300", link_text_color_visited_dark="*secondary_300",
+)
 
-HEAD = ""   # nothing extra in <head>; kept so app.py can pass it unchanged
+# Keyboard access to the status drawer: Escape closes it and gives focus back to the button that
+# opens it (Gradio's Sidebar has no key handling of its own).
+HEAD = """<script>
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape") return;
+  const drawer = document.getElementById("status-drawer");
+  if (!drawer || !drawer.classList.contains("open")) return;
+  drawer.querySelector(".toggle-button")?.click();
+  document.getElementById("open-status")?.focus();
+});
+</script>"""
+
+# The header button toggles the drawer through the Sidebar's own toggle (so its expand/collapse
+# events run), then puts the focus inside the drawer when it opened.
+OPEN_DRAWER_JS = """() => {
+  const drawer = document.getElementById("status-drawer");
+  drawer?.querySelector(".toggle-button")?.click();
+  setTimeout(() => {
+    if (drawer?.classList.contains("open")) document.getElementById("drawer-refresh")?.focus();
+  }, 350);
+}"""
 
 CSS = (Path(__file__).parent / "style.css").read_text(encoding="utf-8")
 
 
 def _header(simulated: bool) -> None:
-    gr.HTML(f'<div class="app-header"><h1>{TITLE}</h1><span class="app-sub">'
-            "Prices, candles and sentiment from many free public APIs through one router: "
-            "cached, rotated, rate-limit safe. System status is in the drawer on the right."
-            "</span></div>")
+    with gr.Row(equal_height=True, elem_classes=["app-header-row"]):
+        gr.HTML(f'<div class="app-header"><h1>{TITLE}</h1><span class="app-sub">'
+                "Prices, candles and sentiment from many free public APIs through one router: "
+                "cached, rotated, rate-limit safe.</span></div>", scale=1, min_width=240)
+        opener = gr.Button("System status", variant="secondary", size="sm", scale=0,
+                           min_width=140, elem_id="open-status")
+    opener.click(None, js=OPEN_DRAWER_JS)
     if simulated:
         gr.HTML(f'<div class="sim-banner" id="sim-banner">⚠ {SIMULATED_BANNER}</div>')
 
@@ -138,6 +178,8 @@ def build_blocks(service: MarketService, sentiment: SentimentModel,
         # only while the model loads); selecting a tab also refreshes what it shows.
         tabs = [("prices", price_parts), ("providers", provider_parts), ("ai-models", ai_parts),
                 ("api", api_parts)]
+        boxes = [box for _, parts in tabs for box in parts.get("show_all", [])]
+        demo.load(None, None, boxes, js=wide_screen_js(len(boxes)), **PRIVATE)
         for (tab_id, parts), tab in zip(tabs, (prices_tab, providers_tab, ai_tab, api_tab)):
             timers, states = _timers_for(tabs, tab_id)
             tab.select(_set_timers(states), None, timers, queue=False, **PRIVATE)

@@ -6,7 +6,11 @@ import html
 import logging
 from typing import Any, Callable
 
+import gradio as gr
+
 from routing import InvalidInput, NoProviderAvailable
+
+from . import tables
 
 log = logging.getLogger("ui")
 
@@ -82,3 +86,41 @@ def section(title: str, parts: list[str] | None = None, error: str | None = None
             f'<span class="ui-meta">{facts}</span></div>')
     return head + (message(error, "error") if error else "") + \
         (message(warning, "warn") if warning else "")
+
+
+SHOW_ALL = "Show all columns"
+WIDE_SCREEN_PX = 1000
+# Run in the browser before a table's first load: wide screens start with every column, phones
+# with the key ones (the checkbox changes it either way).
+WIDE_SCREEN_JS = f"(show_all) => window.innerWidth >= {WIDE_SCREEN_PX}"
+
+
+def wide_screen_js(count: int) -> str:
+    """Browser-side: tick `count` "Show all columns" boxes on a wide screen, at once, so every
+    handler that reads them (tab switches, timers) sees the same choice as the first load."""
+    return (f"() => {{ const wide = window.innerWidth >= {WIDE_SCREEN_PX}; "
+            f"return Array({count}).fill(wide); }}")
+
+
+def table(df, show_all: bool, fixed_widths: bool = False):
+    """A gr.Dataframe update showing `df` whole or only its key columns, with the column types
+    (numbers sort as numbers) that go with the columns shown. A table whose cells wrap gets fixed
+    column widths; the others size their columns to the content."""
+    view = tables.visible(df, bool(show_all))
+    return gr.Dataframe(value=tables.styled(view), datatype=tables.datatypes(view.columns),
+                        column_widths=tables.widths(view.columns) if fixed_widths else [])
+
+
+def new_table(columns: list[str], **kwargs: Any) -> gr.Dataframe:
+    """A read-only table that says "Loading…" in its key columns until its first load."""
+    view = tables.visible(tables.placeholder(columns, LOADING), False)
+    widths = tables.widths(view.columns) if kwargs.get("wrap") else []
+    return gr.Dataframe(tables.styled(view), datatype=tables.datatypes(view.columns),
+                        column_widths=widths, interactive=False, show_label=False,
+                        elem_classes=["compact-table"], **kwargs)
+
+
+def show_all_box(elem_id: str) -> gr.Checkbox:
+    """The "Show all columns" switch of one table."""
+    return gr.Checkbox(False, label=SHOW_ALL, container=False, elem_id=elem_id,
+                       elem_classes=["show-all"])

@@ -11,7 +11,8 @@ from routing.service import MarketService
 
 from . import figures, tables
 from . import formatting as fmt
-from .common import LOADING, PRIVATE, READ, Notice, attempt, section
+from .common import (LOADING, PRIVATE, READ, WIDE_SCREEN_JS, Notice, attempt, new_table,
+                     section, show_all_box, table)
 
 WATCHLIST = ("BTC", "ETH", "SOL", "BNB", "XRP", "ADA", "DOGE", "AVAX", "LINK", "DOT")
 INTERVALS = ["1m", "5m", "15m", "30m", "1h", "4h", "1d", "1w"]
@@ -44,12 +45,13 @@ def _stale_notice(service: MarketService, what: str, answer: dict,
 
 
 # -- handlers (plain functions of the service, so they can be called without a browser) ------------
-def watchlist_view(service: MarketService, symbols: tuple[str, ...] = WATCHLIST):
+def watchlist_view(service: MarketService, symbols: tuple[str, ...] = WATCHLIST,
+                   show_all: bool = True):
     rows, error = attempt(service.prices, list(symbols))
     if error:
-        return (tables.placeholder(tables.WATCHLIST_COLUMNS, "unavailable"),
+        return (table(tables.placeholder(tables.WATCHLIST_COLUMNS, "unavailable"), show_all),
                 section("Watchlist", error=error))
-    df = with_consensus(tables.watchlist(rows), rows)
+    df = tables.watchlist(rows)
     priced = [r for r in rows if "error" not in r]
     sources = sorted({r["source"] for r in priced if not r.get("stale")})
     missing = [r["symbol"] for r in rows if "error" in r]
@@ -66,28 +68,7 @@ def watchlist_view(service: MarketService, symbols: tuple[str, ...] = WATCHLIST)
              f"stale: {', '.join(stale)}" if stale and not notice else "",
              f"unavailable: {', '.join(missing)}" if missing else "",
              f"refreshes every {WATCHLIST_EVERY_S:.0f} s · click a row to chart it"]
-    return tables.styled(df), section("Watchlist", parts, warning=notice)
-
-
-def with_consensus(df, rows: list[dict]):
-    """The watchlist with each coin's consensus: its USD price, spread in bps and how many
-    venues agreed, "⚠" and the venue left out when one disagreed."""
-    if len(df) != len(rows):             # the placeholder row of an empty list
-        return df
-    prices, spreads, venues = [], [], []
-    for r in rows:
-        c = r.get("consensus") or {}
-        out = [v for v, why in (c.get("excluded") or {}).items() if why.startswith("outlier")]
-        prices.append(fmt.price(c.get("price")) if c.get("price") else fmt.DASH)
-        spreads.append(f"{c['spread_bps']:.1f}" if c.get("spread_bps") is not None else fmt.DASH)
-        n = len(c.get("sources") or [])
-        venues.append((f"⚠ {n} ({', '.join(out)} out)" if out else str(n)) if c else fmt.DASH)
-    at = list(df.columns).index("Price") + 1 if "Price" in df.columns else len(df.columns)
-    df = df.copy()
-    df.insert(at, "Venues", venues)
-    df.insert(at, "Spread (bps)", spreads)
-    df.insert(at, "Consensus", prices)
-    return df
+    return table(df, show_all), section("Watchlist", parts, warning=notice)
 
 
 def disagreement(rows: list[dict]) -> str:
@@ -134,15 +115,15 @@ def chart_view(service: MarketService, symbol: str, interval: str, limit: Any):
     return figures.candlestick(answer, CHART_HEIGHT), section("Chart", parts, warning=notice)
 
 
-def top_view(service: MarketService):
+def top_view(service: MarketService, show_all: bool = True):
     title = "Top coins by market cap"
     answer, error = attempt(service.top_coins, TOP_LIMIT)
     if error:
-        return (tables.placeholder(tables.TOP_COINS_COLUMNS, "unavailable"),
+        return (table(tables.placeholder(tables.TOP_COINS_COLUMNS, "unavailable"), show_all, True),
                 section(title, error=error))
     parts = [f"top {answer['count']}", f"from {answer['source']}", _freshness(answer),
              f"refreshes every {fmt.every(MarketService.fresh_for_s('top'))}"]
-    return tables.styled(tables.top_coins(answer)), section(
+    return table(tables.top_coins(answer), show_all, True), section(
         title, parts,
         warning=_stale_notice(service, "top", answer, MarketService.fresh_for_s("top")))
 
@@ -189,9 +170,8 @@ def build(demo: gr.Blocks, service: MarketService,
     own timer at the pace its data changes: the watchlist every 10 s, the chart at its interval's
     cache expiry, top coins and Fear & Greed at theirs."""
     watch_head = gr.HTML(section("Watchlist", [LOADING]), elem_id="watchlist-head")
-    watch = gr.Dataframe(tables.placeholder(tables.WATCHLIST_COLUMNS, LOADING),
-                         interactive=False, show_label=False, elem_id="watchlist",
-                         elem_classes=["compact-table"], max_height=460)
+    watch_all = show_all_box("watchlist-all")
+    watch = new_table(tables.WATCHLIST_COLUMNS, elem_id="watchlist", max_height=460)
     timer = gr.Timer(WATCHLIST_EVERY_S)
 
     chart_head = gr.HTML(section("Chart", [LOADING]), elem_id="chart-head")
@@ -215,9 +195,9 @@ def build(demo: gr.Blocks, service: MarketService,
         with gr.Column(scale=5, min_width=480):
             top_head = gr.HTML(section("Top coins by market cap", [LOADING]),
                                elem_id="top-coins-head")
-            top = gr.Dataframe(tables.placeholder(tables.TOP_COINS_COLUMNS, LOADING),
-                               interactive=False, show_label=False, elem_id="top-coins",
-                               elem_classes=["compact-table"], max_height=420)
+            top_all = show_all_box("top-coins-all")
+            top = new_table(tables.TOP_COINS_COLUMNS, elem_id="top-coins", max_height=420,
+                            wrap=True)
         with gr.Column(scale=2, min_width=280):
             fg_head = gr.HTML(section("Fear & Greed", [LOADING]), elem_id="fear-greed-head")
             fear_greed = gr.Plot(figures.empty_figure(LOADING, "Fear & Greed index", 280),
@@ -225,8 +205,8 @@ def build(demo: gr.Blocks, service: MarketService,
     top_timer = gr.Timer(MarketService.fresh_for_s("top"))
     fg_timer = gr.Timer(MarketService.fresh_for_s("fear_greed"))
 
-    def refresh_watchlist():
-        return watchlist_view(service, symbols)
+    def refresh_watchlist(show_all):
+        return watchlist_view(service, symbols, show_all)
 
     def refresh_chart(sym, iv, n):
         return (*chart_view(service, sym, iv, n), venues_view(service, sym),
@@ -244,29 +224,32 @@ def build(demo: gr.Blocks, service: MarketService,
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         return (sym, *refresh_chart(sym, iv, n))
 
-    def refresh_top():
-        return top_view(service)
+    def refresh_top(show_all):
+        return top_view(service, show_all)
 
     def refresh_fear_greed():
         return fear_greed_view(service)
 
     chart_outputs = [chart, chart_head, venues, chart_timer]
-    demo.load(refresh_watchlist, None, [watch, watch_head], **READ)
+    demo.load(refresh_watchlist, watch_all, [watch, watch_head], js=WIDE_SCREEN_JS, **READ)
     demo.load(load_chart, [limit], [symbol, interval, *chart_outputs], **READ)
-    demo.load(refresh_top, None, [top, top_head], **READ)
+    demo.load(refresh_top, top_all, [top, top_head], js=WIDE_SCREEN_JS, **READ)
     demo.load(refresh_fear_greed, None, [fear_greed, fg_head], **READ)
-    timer.tick(refresh_watchlist, None, [watch, watch_head], **READ)
+    timer.tick(refresh_watchlist, watch_all, [watch, watch_head], **READ)
     chart_timer.tick(refresh_chart, [symbol, interval, limit], chart_outputs, **READ)
-    top_timer.tick(refresh_top, None, [top, top_head], **READ)
+    top_timer.tick(refresh_top, top_all, [top, top_head], **READ)
     fg_timer.tick(refresh_fear_greed, None, [fear_greed, fg_head], **READ)
+    watch_all.input(refresh_watchlist, watch_all, [watch, watch_head], **READ)
+    top_all.input(refresh_top, top_all, [top, top_head], **READ)
     gr.on([show.click, symbol.submit, interval.input, limit.submit], refresh_chart,
           [symbol, interval, limit], chart_outputs, **READ)
     watch.select(chart_from_row, [interval, limit], [symbol, *chart_outputs], **READ)
     gr.on([symbol.change, interval.change], None, [symbol, interval], None,
           js=URL_FOLLOWS_CHART, **PRIVATE)
     return {"timers": [timer, chart_timer, top_timer, fg_timer], "timer_follows_tab": True,
-            "on_select": [(refresh_watchlist, None, [watch, watch_head]),
-                          (refresh_top, None, [top, top_head]),
+            "on_select": [(refresh_watchlist, watch_all, [watch, watch_head]),
+                          (refresh_top, top_all, [top, top_head]),
                           (refresh_fear_greed, None, [fear_greed, fg_head])],
-            "watchlist": watch, "chart": chart, "venues": venues, "top": top,
-            "fear_greed": fear_greed, "symbol": symbol, "interval": interval}
+            "show_all": [watch_all, top_all], "watchlist": watch, "chart": chart,
+            "venues": venues, "top": top, "fear_greed": fear_greed, "symbol": symbol,
+            "interval": interval}
