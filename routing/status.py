@@ -133,12 +133,12 @@ def assess(*, label: str, enabled: bool, outcomes: Iterable[tuple[float, bool]],
         state, until = "down", open_until
         reason = (f"{failed_words}; paused {until_words(open_until, now)}" if calls
                   else f"paused after repeated failures {until_words(open_until, now)}")
-    elif gate.get("deviation"):
-        state, reason = "degraded", humanize(gate["deviation"], now, 160)
     elif calls and ok == 0:
         state = "down"
         reason = failed_words + (" ; one trial call is allowed now" if open_until else "")
         reason = reason.replace(" ;", ";")
+    elif gate.get("deviation"):          # it answers, but its price is off: never "online"
+        state, reason = "degraded", humanize(gate["deviation"], now, 160)
     elif (gate.get("budget_remaining") or 0) <= 0 and "budget_remaining" in gate:
         state, refill = "cooldown", gate.get("budget_refill_s") or 0.0
         until = now + refill if refill else None

@@ -46,6 +46,19 @@ def test_success_rate_under_90_percent_is_degraded():
     assert verdict(outcomes(9, 1))["reason"] == "9 of the last 10 calls succeeded"
 
 
+def test_a_venue_whose_quotes_disagree_is_degraded_with_the_outlier_reason():
+    why = "BTC quote outlier: 5.0 % above the median of 6 venues"
+    v = verdict(outcomes(19, 1), gate={**HEALTHY_GATE, "deviation": why})
+    assert (v["state"], v["reason"]) == ("degraded", why)      # 95 % would be online
+    assert v["can_be_fastest"] is False
+    v = verdict(outcomes(3, 3), gate={**HEALTHY_GATE, "deviation": why})
+    assert (v["state"], v["reason"]) == ("degraded", why)      # the outlier's words, not counts
+    assert verdict(outcomes(0, 2), gate={**HEALTHY_GATE, "deviation": why})["state"] == "down"
+    assert verdict(outcomes(19, 1), gate={**HEALTHY_GATE, "deviation": ""})["state"] == "online"
+    paused = {**HEALTHY_GATE, "deviation": why, "open_until": NOW + 60}
+    assert verdict(outcomes(0, 3), gate=paused)["state"] == "down"    # the breaker comes first
+
+
 def test_only_the_last_20_calls_of_the_last_hour_count():
     old_failures = outcomes(0, 30, start=NOW - 5000)             # more than an hour ago
     assert verdict(old_failures)["state"] == "idle"
