@@ -102,6 +102,7 @@ def build_app(*, simulated: bool, mcp_server: bool | None):
                               mcp_server=mcp_server, ssr_mode=False, show_error=True)
     ui.rest.guard_gradio_calls(app)
     ui.api.keep_api_calls_stateless(app)
+    ui.api.json_tool_results(demo)
     return app, close
 
 

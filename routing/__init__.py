@@ -31,7 +31,7 @@ def build_router(data_dir: str | Path | None = None, env: dict[str, str] | None 
     persistence = Persistence(Path(data_dir or env.get("DATA_DIR") or "./data")
                               if persist else None)
     session = build_session(persistence)
-    metrics = Metrics(persistence)
+    metrics = Metrics(persistence, clock=clock)
     answers = AnswerStore(persistence, clock=clock)
     book = QuoteBook(persistence, clock=clock)
     wanted = set(enabled_names(env))

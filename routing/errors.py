@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import math
+import time
+
+from .status import outage_message
 
 
 class InvalidInput(ValueError):
@@ -26,6 +29,14 @@ class NoProviderAvailable(RuntimeError):
         listed = "; ".join(f"{p}: {r}" for p, r in reasons.items()) or "no provider offers it"
         super().__init__(f"no provider could answer {what} ({listed}); "
                          f"retry in {math.ceil(self.retry_after)} s")   # as Retry-After
+
+    def sentence(self, now: float | None = None) -> str:
+        """The short message for people (under 240 characters, no provider list): e.g. "All 9
+        price sources are failing right now; there is nothing saved to show yet. Next retry in
+        14 s." The per-provider reasons are the details."""
+        return outage_message(self.what, len(self.reasons), data_at=None,
+                              retry_in_s=math.ceil(self.retry_after),   # as Retry-After
+                              now=time.time() if now is None else now)
 
     def to_dict(self) -> dict:
         return {"error": "no_provider_available", "detail": str(self),

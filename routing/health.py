@@ -12,6 +12,8 @@ from pyrate_limiter import Duration, InMemoryBucket, Limiter, Rate, RateItem
 
 from providers.base import RateLimit
 
+from .status import humanize
+
 SAFETY_MARGIN = 0.8          # use at most 80 % of a documented limit
 BREAKER_THRESHOLD = 3        # consecutive failures that open the breaker
 BREAKER_BASE_S = 15.0        # first open period; doubles on each re-open
@@ -129,10 +131,11 @@ class ProviderHealth:
         now = self.clock() if now is None else now
         if now < self.blocked_until:
             return f"{self.block_state.replace('_', ' ')} until {_clock(self.blocked_until)} " \
-                   f"({self.block_reason})"
+                   f"({humanize(self.block_reason, now, 120)})"
         if self.open_until:
             if now < self.open_until:
-                return f"breaker open until {_clock(self.open_until)} ({self.block_reason})"
+                return (f"breaker open until {_clock(self.open_until)} "
+                        f"({humanize(self.block_reason, now, 120)})")
             if self.probe_in_flight:
                 return "breaker half-open, probe in flight"
         return None
@@ -153,17 +156,15 @@ class ProviderHealth:
         """Recent success rate, smoothed by three assumed successes so one miss is not a verdict."""
         return max(0.1, (sum(self.recent) + 3) / (len(self.recent) + 3))
 
-    def state(self, now: float | None = None) -> str:
-        now = self.clock() if now is None else now
-        if now < self.blocked_until:
-            return self.block_state or "rate_limited"
-        if self.open_until and now < self.open_until:
-            return "down"
-        if self.budget.remaining() == 0:
-            return "cooldown"
-        if self.open_until or self.deviation or self.health_factor() < 0.8:
-            return "degraded"
-        return "online"
+    def gate(self) -> dict:
+        """What status.assess needs to know about this provider's gates, as plain values."""
+        with self._lock:
+            return {"blocked_until": self.blocked_until, "block_state": self.block_state,
+                    "block_reason": self.block_reason, "open_until": self.open_until,
+                    "probe_in_flight": self.probe_in_flight,
+                    "budget_remaining": self.budget.remaining(),
+                    "budget_refill_s": self.budget.wait_s(),
+                    "deviation": self.deviation}
 
     def snapshot(self) -> dict:
         return {"blocked_until": self.blocked_until, "block_state": self.block_state,

@@ -11,15 +11,18 @@ import threading
 import time
 from collections import Counter, deque
 from pathlib import Path
+from typing import Callable
 
 from .persistence import Persistence, connect
+from .status import NOT_HEALTH_KINDS, humanize
 
 FILE = "metrics.sqlite"
 SCHEMA = "CREATE TABLE IF NOT EXISTS metrics (id INTEGER PRIMARY KEY, saved_at REAL, data TEXT);"
 
 LATENCY_WINDOW = 500          # latencies kept per provider for p50/p95
 SERIES_HOURS = 24
-RECENT_ERRORS = 50
+OUTCOMES_KEPT = 100           # per provider: (time, succeeded), for the recent success rate
+ERRORS_KEPT = 200             # per provider: the error list the status shows
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -45,11 +48,14 @@ class ProviderStats:
         self.last_error = ""
         self.last_error_at = 0.0
         self.last_status: int | None = None
+        self.outcomes: deque[tuple[float, bool]] = deque(maxlen=OUTCOMES_KEPT)
+        self.errors: deque[dict] = deque(maxlen=ERRORS_KEPT)
 
     def to_json(self) -> dict:
         d = dict(self.__dict__)
         d["failures"] = dict(self.failures)
-        d["latencies"] = list(self.latencies)
+        for key in ("latencies", "outcomes", "errors"):
+            d[key] = list(d[key])
         return d
 
     @classmethod
@@ -62,6 +68,10 @@ class ProviderStats:
                 s.failures = Counter({str(kind): _count(n) for kind, n in v.items()})
             elif k == "latencies":
                 s.latencies.extend(_number(x) for x in v)
+            elif k == "outcomes":
+                s.outcomes.extend((_number(t), bool(ok)) for t, ok in v)
+            elif k == "errors":
+                s.errors.extend(_error(e) for e in v)
             elif k == "last_status":
                 s.last_status = None if v is None else _count(v)
             elif isinstance(getattr(s, k, None), str):
@@ -101,16 +111,19 @@ def _count(v: object) -> int:
 
 
 class Metrics:
-    def __init__(self, persistence: Persistence, flush_every_s: float = 5.0):
+    def __init__(self, persistence: Persistence, flush_every_s: float = 5.0,
+                 clock: Callable[[], float] = time.time):
+        """`clock` (epoch seconds) stamps call outcomes and errors: the router's own, so the
+        status reads their ages on the same clock as its cooldowns."""
         self.persistence = persistence
         self.path: Path | None = persistence.file(FILE, SCHEMA)
+        self.clock = clock
         self._lock = threading.Lock()
         self.started_at = time.time()
         self.providers: dict[str, ProviderStats] = {}
         self.totals: Counter[str] = Counter()   # requests, cache_hits, upstream_calls, stale, errors
         self.response_ms_sum = 0.0
         self.series: dict[int, Counter[str]] = {}  # minute (epoch // 60) -> provider -> calls
-        self.recent_errors: deque[dict] = deque(maxlen=RECENT_ERRORS)
         self.health_state: dict[str, dict] = {}    # provider -> ProviderHealth.snapshot()
         self.health_source = None                  # callable giving fresh health snapshots
         self._dirty = False
@@ -162,22 +175,32 @@ class Metrics:
             self._p(provider).requests += 1
 
     def success(self, provider: str) -> None:
+        now = self.clock()
         with self._lock:
             p = self._p(provider)
             p.successes += 1
-            p.last_success = time.time()
+            p.last_success = now
+            p.outcomes.append((now, True))
             self._dirty = True
 
     def failure(self, provider: str, kind: str, message: str, action: str) -> None:
+        """A failed call. Its message is stored as people will read it (humanize); a symbol or
+        interval the provider does not have is counted but is neither an outcome nor an error."""
+        now = self.clock()
+        text = humanize(message, now, 300)
         with self._lock:
             p = self._p(provider)
             p.failures[kind] += 1
+            if kind in NOT_HEALTH_KINDS:
+                self._dirty = True
+                return
             if kind in ("rate_limit", "banned"):
                 p.rate_limit_answers += 1
-            p.last_error = message[:300]
-            p.last_error_at = time.time()
-            self.recent_errors.append({"time": p.last_error_at, "provider": provider,
-                                       "kind": kind, "message": message[:300], "action": action})
+            p.last_error = text
+            p.last_error_at = now
+            p.outcomes.append((now, False))
+            p.errors.append({"time": now, "provider": provider, "kind": kind, "message": text,
+                             "action": action})
             self._dirty = True
 
     def budget_skip(self, provider: str) -> None:
@@ -186,17 +209,20 @@ class Metrics:
 
     # -- reading ------------------------------------------------------------------------------
     def provider_view(self, name: str) -> dict:
+        """Lifetime counters and latencies of one provider (the recent verdict is status.assess's,
+        fed by outcomes())."""
         with self._lock:
             p = self._p(name)
             lat = list(p.latencies)
             total_up = self.totals["upstream_calls"]
-            attempts = p.successes + sum(p.failures.values())
+            attempts = p.successes + sum(n for k, n in p.failures.items()
+                                         if k not in NOT_HEALTH_KINDS)
             return {
                 "requests": p.requests, "successes": p.successes,
                 "failures": dict(p.failures), "upstream_calls": p.upstream_calls,
                 "http_cache_hits": p.http_cache_hits,
                 "rate_limit_hits": p.rate_limit_answers, "budget_skips": p.budget_skips,
-                "success_rate": round(p.successes / attempts, 4) if attempts else None,
+                "success_rate_all": round(p.successes / attempts, 4) if attempts else None,
                 "latency_ms": {"avg": round(sum(lat) / len(lat), 1) if lat else None,
                                "p50": _r(percentile(lat, 0.5)), "p95": _r(percentile(lat, 0.95))},
                 "share": round(p.upstream_calls / total_up, 4) if total_up else 0.0,
@@ -226,9 +252,15 @@ class Metrics:
                     for m in sorted(self.series) if m > cutoff
                     for p, n in sorted(self.series[m].items())]
 
-    def errors_view(self) -> list[dict]:
+    def outcomes(self, name: str) -> list[tuple[float, bool]]:
         with self._lock:
-            return list(self.recent_errors)
+            return list(self._p(name).outcomes)
+
+    def errors_view(self, since: float = 0.0) -> list[dict]:
+        """Every kept provider error since `since` (epoch), oldest first."""
+        with self._lock:
+            out = [e for p in self.providers.values() for e in p.errors if e["time"] > since]
+        return sorted(out, key=lambda e: e["time"])
 
     # -- persistence --------------------------------------------------------------------------
     def _snapshot(self) -> str:
@@ -242,7 +274,6 @@ class Metrics:
                 "providers": {n: p.to_json() for n, p in self.providers.items()},
                 "totals": dict(self.totals), "response_ms_sum": self.response_ms_sum,
                 "series": {str(m): dict(c) for m, c in self.series.items()},
-                "recent_errors": list(self.recent_errors),
                 "health": self.health_state,
             }
             self._dirty = False
@@ -268,14 +299,12 @@ class Metrics:
             response_ms_sum = _number(data.get("response_ms_sum", 0.0))
             series = {int(m): Counter({p: _count(n) for p, n in c.items()})
                       for m, c in data.get("series", {}).items()}
-            errors = [_error(e) for e in data.get("recent_errors", [])]
             health = {str(n): _health(h) for n, h in data.get("health", {}).items()}
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             self.persistence.drop(FILE, "metrics", exc)
             return
         self.providers, self.totals, self.response_ms_sum = providers, totals, response_ms_sum
         self.series, self.health_state = series, health
-        self.recent_errors.extend(errors)
 
     def flush(self) -> None:
         """Write a snapshot; a failure (a full disk) is reported once and retried next tick."""

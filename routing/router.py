@@ -37,6 +37,7 @@ from .errors import InvalidInput, NoProviderAvailable
 from .health import ProviderHealth
 from .metrics import Metrics
 from .quotebook import BookQuote, QuoteBook
+from .status import ERROR_WINDOW_S, assess, humanize
 from .session import BudgetExhausted, ProviderHTTP, RoutedSession
 
 log = logging.getLogger("routing")
@@ -650,12 +651,12 @@ class Router:
         except BudgetExhausted as exc:
             h.release_probe()
             self.metrics.budget_skip(name)
-            reasons[name] = exc.message
+            reasons[name] = humanize(exc.message)
             return False, None
         except (UnknownSymbol, Unsupported) as exc:
             h.release_probe()
             self.metrics.failure(name, exc.kind, exc.message, "tried the next provider")
-            reasons[name] = exc.message
+            reasons[name] = humanize(exc.message)
             return False, None
         except RateLimited as exc:
             default = p.rate_limit.ban_s if isinstance(exc, Banned) else p.rate_limit.cooldown_s
@@ -663,21 +664,25 @@ class Router:
             h.block(wait, "rate_limited", exc.message)
             self.metrics.failure(name, exc.kind, exc.message,
                                  f"cooldown {wait:.0f} s, tried the next provider")
-            reasons[name] = f"{exc.message} (cooling down {wait:.0f} s)"
+            reasons[name] = f"{humanize(exc.message)} (cooling down {wait:.0f} s)"
             log.warning("%s rate limited us: cooling down %.0f s", name, wait)
             return False, None
         except NotConfigured as exc:
             h.block(DISABLED_FOR_S, "disabled", exc.message)
             self.metrics.failure(name, exc.kind, exc.message, "disabled for 10 min")
-            reasons[name] = exc.message
+            reasons[name] = humanize(exc.message)
             return False, None
         except ProviderError as exc:
-            h.failure(exc.message)
-            self.metrics.failure(name, exc.kind, exc.message, "tried the next provider")
-            reasons[name] = exc.message
+            text = exc.message if exc.status in (None, 200) or exc.message.startswith("HTTP ") \
+                else f"HTTP {exc.status}: {exc.message}"
+            h.failure(text)
+            self.metrics.failure(name, exc.kind, text, "tried the next provider")
+            reasons[name] = humanize(text)
             return False, None
         except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
-            msg = MalformedResponse(name, f"unexpected body ({type(exc).__name__}: {exc})"[:200])
+            log.warning("%s sent an answer we could not read: %s: %s", name,
+                        type(exc).__name__, exc)
+            msg = MalformedResponse(name, "the answer did not have the expected shape")
             h.failure(msg.message)
             self.metrics.failure(name, msg.kind, msg.message, "tried the next provider")
             reasons[name] = msg.message
@@ -699,20 +704,30 @@ class Router:
     # -- status ---------------------------------------------------------------------------------
     def provider_status(self) -> list[dict]:
         """One record per known provider, enabled or not, every number measured."""
-        now = self.clock()
+        return self.status_snapshot()["providers"]
+
+    def status_snapshot(self, now: float | None = None) -> dict:
+        """{"providers": one record per provider, "errors": the provider errors of the last
+        hour}, taken at one instant so each provider's errors_last_hour counts exactly its rows
+        in "errors". State, reason and success rate come from status.assess."""
+        now = self.clock() if now is None else now
+        errors = self.metrics.errors_view(since=now - ERROR_WINDOW_S)
+        per_provider: dict[str, int] = {}
+        for e in errors:
+            per_provider[e["provider"]] = per_provider.get(e["provider"], 0) + 1
         rows = []
         for name, p in self.providers.items():
             h = self.health[name]
+            gate = h.gate()
             row = {
-                "name": name, "label": p.label, "enabled": True, "state": h.state(now),
-                "reason": h.unavailable_reason(now) or h.deviation or None,
-                "kind": p.venue_kind, "deviation": h.deviation or None,
+                "name": name, "label": p.label, "enabled": True,
+                "kind": p.venue_kind, "deviation": gate["deviation"] or None,
                 "capabilities": sorted(p.capabilities), "intervals": list(p.intervals),
                 "quote_currency": p.quote_currency, "symbols": len(p.symbols),
                 "rate_limit": {"documented": f"{p.rate_limit.requests} per "
                                              f"{p.rate_limit.per_seconds:g} s",
                                "note": p.rate_limit.note,
-                               "budget": h.budget.capacity, "remaining": h.budget.remaining()},
+                               "budget": h.budget.capacity, "remaining": gate["budget_remaining"]},
                 "cooldown_until": h.blocked_until if h.blocked_until > now else None,
                 "breaker_open_until": h.open_until if h.open_until > now else None,
                 "weight": round(self._weight(p), 4), "base_weight": p.weight,
@@ -720,14 +735,21 @@ class Router:
             }
             row.update(self.metrics.provider_view(name))
             row["outliers"] = row.get("failures", {}).get("outlier", 0)
+            row.update(assess(label=p.label, enabled=True, outcomes=self.metrics.outcomes(name),
+                              gate=gate, last_error=row["last_error"],
+                              last_success=row["last_success"], now=now))
+            row["errors_last_hour"] = per_provider.get(name, 0)
             rows.append(row)
         for name, why in self.disabled.items():
-            row = {"name": name, "label": name, "enabled": False, "state": "disabled",
-                   "reason": why, "capabilities": [], "cooldown_until": None,
-                   "breaker_open_until": None}
+            row = {"name": name, "label": name, "enabled": False, "capabilities": [],
+                   "cooldown_until": None, "breaker_open_until": None}
             row.update(self.metrics.provider_view(name))
+            row.update(assess(label=name, enabled=False, outcomes=(), gate={},
+                              last_error=None, last_success=None, now=now,
+                              disabled_reason=why))
+            row["errors_last_hour"] = per_provider.get(name, 0)
             rows.append(row)
-        return rows
+        return {"providers": rows, "errors": errors, "timestamp": now}
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)

@@ -9,7 +9,8 @@ from typing import Callable
 
 from requests_cache import SQLiteCache
 
-from .router import Answer, Router
+from . import status
+from .router import ANSWER_TTL_S, CANDLE_TTL_S, Answer, Router
 
 
 def _meta(a: Answer) -> dict:
@@ -91,7 +92,34 @@ class MarketService:
                 "timestamp": fg.timestamp, "time_until_update_s": fg.time_until_update_s,
                 **_meta(a)}
 
+    @staticmethod
+    def fresh_for_s(kind: str, interval: str | None = None) -> float:
+        """How long an answer of this kind stays fresh in the router's cache: the pace at which a
+        live panel showing it should refresh (candles by interval: 10 s for 1m ... 15 min)."""
+        if kind == "candles":
+            return CANDLE_TTL_S.get(interval or "", CANDLE_TTL_S["1h"])
+        return ANSWER_TTL_S[kind]
+
     # -- observability --------------------------------------------------------------------------
+    def outage(self, what: str, data_at: float | None = None,
+               next_try_s: float | None = None) -> dict:
+        """What to tell people when every source of `what` (a router request such as "quote
+        BTC") failed: {"message": one sentence, "details": {provider: reason}}. `data_at` is
+        when the answer shown instead was fetched (None when there is none); `next_try_s` is
+        when the caller asks again, used when no source has a known reopening time."""
+        kinds = {"quote": ("quote", "quotes"), "quotes": ("quote", "quotes"),
+                 "candles": ("candles",), "top": ("top",), "fear": ("fear_greed",),
+                 "news": ("news",)}.get(what.split(" ", 1)[0], ())
+        snap = self.router.status_snapshot()
+        now = snap["timestamp"]
+        rows = [p for p in snap["providers"]
+                if p["enabled"] and any(k in p["capabilities"] for k in kinds)]
+        waits = [p["until"] - now for p in rows if p.get("until") and p["until"] > now]
+        return {"message": status.outage_message(what, len(rows), data_at=data_at,
+                                                 retry_in_s=min(waits) if waits else next_try_s,
+                                                 now=now),
+                "details": {p["label"]: p["reason"] for p in rows}}
+
     def provider_stats(self) -> list[dict]:
         return self.router.provider_status()
 
@@ -102,47 +130,40 @@ class MarketService:
                 "per_minute": self.router.metrics.series_view()}
 
     def system_status(self) -> dict:
-        """The old `/api/system/status` payload, every field measured, plus our own details."""
-        providers = self.router.provider_status()
+        """The old `/api/system/status` payload, every field measured, plus our own details.
+        Each provider's status, success rate and reason are its /provider_stats record's, taken
+        from the same snapshot as the error list."""
+        snap = self.router.status_snapshot()
+        providers, now = snap["providers"], snap["timestamp"]
         totals = self.router.metrics.totals_view()
-        now = time.time()
         detailed = []
         for p in providers:
             lat = (p.get("latency_ms") or {}).get("p50")
             rate = p.get("success_rate")
             detailed.append({
                 "name": p["name"], "label": p.get("label", p["name"]), "status": p["state"],
+                "state_label": p["state_label"], "reason": p["reason"],
                 "response_time_ms": lat,
                 "success_rate": None if rate is None else round(rate * 100, 1),
+                "recent_calls": p["recent_calls"], "recent_failures": p["recent_failures"],
+                "errors_last_hour": p["errors_last_hour"],
                 "last_check": p.get("last_success") or p.get("last_error_at"),
+                "last_success": p.get("last_success"),
                 "error": p.get("last_error") if p["state"] != "online" else None,
-                "reason": p.get("reason"),
                 "status_code": p.get("last_status"),
-                "cached_until": p.get("cooldown_until") or p.get("breaker_open_until"),
+                "cached_until": p.get("until"),
                 "requests": p.get("requests", 0), "upstream_calls": p.get("upstream_calls", 0),
                 "share": p.get("share", 0.0), "rate_limit_hits": p.get("rate_limit_hits", 0),
                 "outliers": p.get("outliers", 0),
             })
-        enabled = [d for d in detailed if d["status"] != "disabled"]
-        n = len(enabled) or 1
-        online = sum(d["status"] in ("online", "cooldown") for d in enabled) / n
-        usable = sum(d["status"] in ("online", "cooldown", "degraded") for d in enabled) / n
-        overall = ("online" if online >= 0.9 else "degraded" if usable >= 0.7
-                   else "partial" if usable >= 0.5 else "offline")
-        timed = [d for d in enabled if d["response_time_ms"] is not None]
-        fastest = min(timed, key=lambda d: d["response_time_ms"]) if timed else None
+        banner = status.overall(providers)
+        quick = status.fastest(providers)
         cache = self.router.answers.counts()
-        errors: dict[tuple[str, str], dict] = {}
-        for e in self.router.metrics.errors_view():
-            if now - e["time"] > 3600:
-                continue
-            row = errors.setdefault((e["provider"], e["kind"]), {
-                "provider": e["provider"], "type": e["kind"], "count": 0})
-            row.update(count=row["count"] + 1, message=e["message"], action=e["action"],
-                       last_seen=e["time"])
+        errors = status.group_errors(snap["errors"])
         ai = self.ai_status() if self.ai_status else {"state": "not_installed"}
         return {
-            "overall_health": overall,
+            "overall_health": banner["health"],
+            "overall_summary": banner["summary"],
             "providers_detailed": detailed,
             "ai_models": {
                 "transformers_loaded": ai.get("state") == "loaded",
@@ -163,16 +184,17 @@ class MarketService:
             },
             "cache": {"entries_by_kind": cache, "hit_rate": totals["cache_hit_rate"],
                       "stale_served": totals["stale_answers"]},
-            "error_details": sorted(errors.values(), key=lambda r: -r["last_seen"]),
+            "error_details": errors,
             "performance": {
                 "avg_response_ms": totals["avg_response_ms"],
-                "fastest_provider": fastest["name"] if fastest else None,
-                "fastest_time_ms": fastest["response_time_ms"] if fastest else None,
+                "fastest_provider": quick["name"] if quick else None,
+                "fastest_time_ms": quick["latency_ms"]["p50"] if quick else None,
                 "cache_hit_rate": totals["cache_hit_rate"],
                 "upstream_per_request": totals["upstream_per_request"],
                 "requests": totals["requests"], "cache_hits": totals["cache_hits"],
                 "upstream_calls": totals["upstream_calls"],
                 "errors": totals["errors"],
+                "provider_errors_last_hour": len(snap["errors"]),
             },
             "timestamp": round(now, 3),
         }

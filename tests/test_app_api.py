@@ -106,7 +106,7 @@ def check_providers(rows: list[dict]) -> None:
                                            "cointelegraph"}
     assert states["coincap"] == "disabled"             # no COINCAP_API_KEY in the test env
     assert {s for n, s in states.items() if n != "coincap"} <= {"online", "degraded",
-                                                                "cooldown"}, states
+                                                                "cooldown", "idle"}, states
     gecko = next(p for p in rows if p["name"] == "coingecko")
     assert (gecko["base_weight"], gecko["rate_limit"]["budget"]) == (0.2, 24)
 
@@ -168,6 +168,26 @@ def test_every_endpoint_is_described_for_the_api_page(app_server):
     info = requests.get(f"{app_server.url}/gradio_api/info", timeout=10).json()
     for name, endpoint in info["named_endpoints"].items():
         assert len(endpoint.get("description") or "") > 20, name
+
+
+def test_api_info_describes_every_parameter_and_result(app_server):
+    """Each parameter carries its meaning and allowed values and each result its fields (from
+    the docstrings), where the API page and clients read them; not Gradio's "1st" Api label."""
+    info = requests.get(f"{app_server.url}/gradio_api/info", timeout=10).json()
+    for name, endpoint in info["named_endpoints"].items():
+        for p in endpoint["parameters"]:
+            assert p["label"] == p["parameter_name"], (name, p)
+            assert len(p["python_type"]["description"]) > 15, (name, p)
+        (result,) = endpoint["returns"]
+        assert len(result["python_type"]["description"]) > 20, name
+    ohlc = info["named_endpoints"]["/get_ohlc"]
+    params = {p["parameter_name"]: p["python_type"]["description"] for p in ohlc["parameters"]}
+    assert "1m, 5m, 15m, 30m, 1h, 4h, 1d, 1w" in params["interval"]
+    assert "1 to 500" in params["limit"]
+    assert ohlc["returns"][0]["python_type"]["description"].startswith(
+        "symbol, timeframe, ohlc (list of {timestamp, open, high, low, close, volume}), count")
+    stats = info["named_endpoints"]["/provider_stats"]["returns"][0]["python_type"]
+    assert "idle" in stats["description"] and "errors_last_hour" in stats["description"]
 
 
 @pytest.mark.parametrize("name,args,check", CASES, ids=IDS)

@@ -98,7 +98,8 @@ def test_a_recreated_file_keeps_what_is_saved_after_it(sim, tmp_path):
 @pytest.mark.parametrize("row", [
     "{not json", '"a string"', '{"providers": {"binance": {"requests": "many"}}}',
     '{"totals": {"requests": null}}', '{"health": {"binance": {"blocked_until": "soon"}}}',
-    '{"recent_errors": [{"time": 1}]}',
+    '{"providers": {"okx": {"errors": [{"time": 1}]}}}',
+    '{"providers": {"okx": {"outcomes": [["then", true]]}}}',
 ])
 def test_a_malformed_metrics_row_starts_metrics_from_zero(sim, tmp_path, row, caplog):
     data = tmp_path / "data"

@@ -4,7 +4,6 @@ the background flush ran, a clean SIGTERM, API keys that go upstream and nowhere
 limits and its no-provider error, and the README's own `--simulate` and `--mcp` commands."""
 from __future__ import annotations
 
-import ast
 import json
 import os
 import signal
@@ -359,7 +358,7 @@ def test_python_app_py_mcp_serves_tools_to_an_mcp_client(app_launcher, sim_serve
         "get_price", "get_prices", "get_ohlc", "get_top_coins", "get_fear_greed",
         "provider_stats", "system_status", "analyze_sentiment", "news_sentiment", "get_venues"}
     assert not result.isError
-    answer = ast.literal_eval(result.content[0].text)     # Gradio sends the dict's repr
+    answer = json.loads(result.content[0].text)           # JSON, not the dict's repr
     assert answer["symbol"] == "BTC" and answer["price"] > 0
     assert answer["source"] in {"binance", "coinbase", "kraken", "okx", "kucoin", "bybit",
                                 "coinpaprika", "cryptocompare", "coingecko"}

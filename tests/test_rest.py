@@ -121,7 +121,9 @@ def test_system_status_payload(app_server):
     for name, row in rows.items():
         assert row["upstream_calls"] - old[name]["upstream_calls"] == sim_calls.get(name, 0), name
     source = rows[price["source"]]
-    assert source["status"] == "online" and source["response_time_ms"] > 0
+    # earlier tests of this module fault providers: the state follows the recent success rate
+    assert source["status"] == ("online" if source["success_rate"] >= 90 else "degraded"), source
+    assert source["response_time_ms"] > 0
     assert 0 < source["success_rate"] <= 100 and abs(source["last_check"] - time.time()) < 60
     assert sum(p["share"] for p in rows.values()) == pytest.approx(1.0, abs=0.01)
     assert s["overall_health"] == "online"
@@ -141,7 +143,8 @@ def test_health(app_server):
     assert h["status"] == "healthy"                 # every simulated provider answers
     assert abs(h["timestamp"] - time.time()) < 60 and h["uptime_s"] > 0
     assert h["providers_enabled"] == 12             # all but CoinCap, which needs a key
-    assert h["providers_enabled"] / 2 <= h["providers_online"] <= h["providers_enabled"]
+    assert h["providers_enabled"] / 2 <= h["providers_online"] + h["providers_idle"] \
+        <= h["providers_enabled"]                   # idle: not called in the last hour
     assert h["providers_answered"] >= 1
     assert h["model"]["state"] in ("loading", "loaded")
     assert h["model"]["engine"] == ("transformers" if h["model"]["state"] == "loaded"

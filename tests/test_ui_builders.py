@@ -16,7 +16,7 @@ import pytest
 
 from routing import InvalidInput, NoProviderAvailable
 from ui import figures, formatting as fmt, status_drawer, tables
-from ui.common import attempt
+from ui.common import attempt, message
 
 NOW = 1_795_942_555.0
 MINUTE = int(NOW // 60) * 60
@@ -48,7 +48,8 @@ def provider_stats() -> list[dict]:
          "upstream_calls": 3, "share": 0.3, "success_rate": 0.5, "rate_limit_hits": 2,
          "latency_ms": {"p50": 8.4, "p95": 9.0}, "rate_limit": {"budget": 24, "remaining": 0},
          "cooldown_until": NOW + 60, "breaker_open_until": None,
-         "last_error": "HTTP 429: <html><body><h1>Too Many Requests</h1></body></html>"},
+         "last_error": "HTTP 429: Too Many Requests",
+         "reason": "rate limited by <CoinGecko> for 60 s more"},
         {"name": "kraken", "label": "Kraken", "enabled": True, "state": "online",
          "upstream_calls": 1, "share": 0.1, "success_rate": 1.0, "rate_limit_hits": 0,
          "latency_ms": {"p50": 120.0, "p95": 120.0}, "rate_limit": {"budget": 1, "remaining": 1}},
@@ -215,7 +216,25 @@ def test_sentiment_shares_add_up_to_100_percent():
 
 
 # -- tables ----------------------------------------------------------------------------------------
-def test_watchlist_columns_and_formatted_values():
+def shown(df: pd.DataFrame) -> list[dict]:
+    """The text each cell shows (the Styler's display values, as Gradio sends them)."""
+    lines = tables.styled(df).to_string(delimiter="\t").splitlines()
+    header = lines[0].split("\t")[1:]
+    return [dict(zip(header, line.split("\t")[1:])) for line in lines[1:]]
+
+
+def assert_types(df: pd.DataFrame, numbers: set[str]) -> None:
+    """Number columns are float64 (so they sort as numbers), the others text."""
+    for column in df.columns:
+        if column in numbers:
+            assert df[column].dtype == "float64", column
+        else:
+            assert pd.api.types.is_string_dtype(df[column]), column
+    assert tables.datatypes(df.columns) == ["number" if c in numbers else "str"
+                                            for c in df.columns]
+
+
+def test_watchlist_keeps_numbers_and_shows_them_formatted():
     rows = [
         {"symbol": "BTC", "price": 86589.5, "source": "binance", "timestamp": NOW,
          "quote_currency": "USDT", "cached": True, "age_s": 3.21, "stale": False,
@@ -227,14 +246,30 @@ def test_watchlist_columns_and_formatted_values():
     ]
     df = tables.watchlist(rows)
     assert list(df.columns) == tables.WATCHLIST_COLUMNS
-    btc, eth, doge = df.to_dict("records")
-    assert btc["Price"] == "$86,589.50" and btc["24h %"] == "+5.13%"
+    assert_types(df, {"Price", "Consensus", "Spread (bps)", "24h %", "Volume 24h", "Market cap",
+                      "Age (s)"})
+    assert df["Price"].tolist()[:2] == [86589.5, 3080.15] and pd.isna(df["Price"][2])
+    assert df["24h %"].tolist()[:2] == [5.128, -1.5]
+    btc, eth, doge = shown(df)
+    assert btc["Price"] == "$86,589.50" and btc["24h %"] == "▲\u00a0+5.13%"
     assert btc["Volume 24h"] == "$11.87 B" and btc["Market cap"] == "—"
     assert btc["Source"] == "binance (USDT)" and btc["Age (s)"] == "3.2"
-    assert btc["Cached"] == "✓" and btc["Stale"] == ""
-    assert eth["24h %"] == "-1.50%" and eth["Market cap"] == "$371.80 B"
+    assert btc["Cached"] == "✓ cached" and btc["Stale"] == ""
+    assert eth["24h %"] == "▼\u00a0-1.50%" and eth["Market cap"] == "$371.80 B"
     assert eth["Source"] == "coingecko" and eth["Stale"] == "⚠ stale"
-    assert doge["Price"] == "—" and "unavailable" in doge["Source"]
+    assert doge["Price"] == "—" and doge["24h %"] == "—" and "unavailable" in doge["Source"]
+    assert btc["Consensus"] == "—" and btc["Venues"] == "—"          # an answer without one
+
+
+def test_prices_sort_as_numbers_not_as_text():
+    prices = [0.18, 121.5, 1.99, 16.1, 0.47, 11.84]
+    df = tables.watchlist([{"symbol": f"C{i}", "price": p, "source": "binance",
+                            "change_24h_pct": p - 5} for i, p in enumerate(prices)])
+    assert df.sort_values("Price")["Price"].tolist() == [0.18, 0.47, 1.99, 11.84, 16.1, 121.5]
+    order = df.sort_values("Price").index
+    assert [shown(df)[i]["Price"] for i in order] == [
+        "$0.1800", "$0.4700", "$1.9900", "$11.84", "$16.10", "$121.50"]
+    assert df.sort_values("24h %")["24h %"].tolist() == sorted(p - 5 for p in prices)
 
 
 def test_top_coins_table():
@@ -243,26 +278,50 @@ def test_top_coins_table():
                        "source": "coinpaprika"}], "source": "coinpaprika"}
     df = tables.top_coins(data)
     assert list(df.columns) == tables.TOP_COINS_COLUMNS
-    assert df.iloc[0].tolist() == ["1", "Bitcoin (BTC)", "$86,609.93", "+5.30%", "$1.73 T",
-                                   "$35.60 B", "coinpaprika"]
+    assert_types(df, {"#", "Price", "24h %", "Market cap", "Volume 24h"})
+    assert df.iloc[0].tolist() == [1.0, "Bitcoin (BTC)", 86609.93, 5.3, 1.7278e12, 3.56e10,
+                                   "coinpaprika"]
+    assert list(shown(df)[0].values()) == ["1", "Bitcoin (BTC)", "$86,609.93", "▲\u00a0+5.30%",
+                                           "$1.73 T", "$35.60 B", "coinpaprika"]
 
 
 def test_provider_table_columns_order_and_values():
     df = tables.providers(provider_stats())
     assert list(df.columns) == tables.PROVIDER_COLUMNS
+    assert_types(df, {"Share %", "Calls", "p50 ms", "p95 ms", "Success %", "Rate-limit hits",
+                      "Budget left / cap"})
     assert df["Provider"].tolist() == ["Binance", "CoinGecko", "Kraken", "OKX", "coincap"]
-    gecko = df[df["Provider"] == "CoinGecko"].iloc[0]
+    assert df["Share %"].tolist() == [60.0, 30.0, 10.0, 0.0, 0.0]
+    assert df["Budget left / cap"].tolist()[:4] == [4794.0, 0.0, 1.0, 16.0]
+    rows = {r["Provider"]: r for r in shown(df)}
+    gecko = rows["CoinGecko"]
     assert gecko["State"] == "● rate limited"
-    assert gecko["Share %"] == "30.00%" and gecko["Calls"] == "3"
-    assert gecko["p50 / p95 ms"] == "8.4 / 9.0"
-    assert gecko["Success %"] == "50.00%" and gecko["Rate-limit hits"] == "2"
+    assert gecko["Share %"] == "30.0%" and gecko["Calls"] == "3"
+    assert gecko["p50 ms"] == "8.4" and gecko["p95 ms"] == "9.0"
+    assert gecko["Success %"] == "50.0%" and gecko["Rate-limit hits"] == "2"
     assert gecko["Budget left / cap"] == "0 / 24"
     assert gecko["Cooldown until (UTC)"] == fmt.clock(NOW + 60)
-    assert gecko["Last error"] == "HTTP 429: Too Many Requests"       # markup stripped
-    binance = df.iloc[0]
-    assert binance["p50 / p95 ms"] == "52 / 64" and binance["Budget left / cap"] == "4,794 / 4,800"
+    assert gecko["Last error"] == "rate limited by for 60 s more"     # the state's reason, markup
+                                                                       # stripped
+    binance = rows["Binance"]
+    assert binance["p50 ms"] == "52" and binance["p95 ms"] == "64"
+    assert binance["Budget left / cap"] == "4,794 / 4,800"
     assert binance["Cooldown until (UTC)"] == "" and binance["Last error"] == ""
-    assert df.iloc[-1]["Last error"] == "needs COINCAP_API_KEY"
+    assert rows["OKX"]["Success %"] == "—" and rows["coincap"]["Budget left / cap"] == "—"
+    assert rows["coincap"]["Last error"] == "needs COINCAP_API_KEY"
+
+
+def test_key_columns_are_what_a_phone_shows():
+    df = tables.providers(provider_stats())
+    key = tables.visible(df, show_all=False)
+    assert list(key.columns) == ["Provider", "State", "Share %", "Success %"]
+    assert key["Share %"].dtype == "float64"
+    assert tables.datatypes(key.columns) == ["str", "str", "number", "number"]
+    assert tables.visible(df, show_all=True) is df
+    assert list(tables.visible(tables.watchlist([]), False).columns) == ["Symbol", "Price", "24h %"]
+    # the key columns share the width in the proportions of the whole table's columns
+    assert tables.widths(key.columns) == ["33%", "27%", "19%", "21%"]
+    assert tables.widths(["Provider", "Count", "Last message"]) == ["20%", "20%", "60%"]
 
 
 def test_recent_errors_and_headlines_tables():
@@ -270,13 +329,16 @@ def test_recent_errors_and_headlines_tables():
                                     "message": "HTTP 500", "action": "tried the next provider",
                                     "last_seen": time.time() - 5}])
     assert list(errors.columns) == tables.ERROR_COLUMNS
-    assert errors.iloc[0].tolist()[:5] == ["kraken", "3", "http", "HTTP 500",
+    assert errors.iloc[0].tolist()[:5] == ["kraken", 3.0, "http", "HTTP 500",
                                           "tried the next provider"]
     news = {"headlines": [{"title": "Bitcoin jumps", "source": "coindesk", "publisher": "CoinDesk",
                            "published": NOW, "label": "bullish", "score": 0.4215}]}
     df = tables.headlines(news)
     assert list(df.columns) == tables.HEADLINE_COLUMNS
-    assert df.iloc[0].tolist()[1:] == ["Bitcoin jumps", "● bullish", "0.42", "CoinDesk"]
+    assert_types(df, {"Score"})
+    assert df.iloc[0].tolist()[1:] == ["Bitcoin jumps", "▲\u00a0bullish", 0.4215, "CoinDesk"]
+    assert list(shown(df)[0].values())[1:] == ["Bitcoin jumps", "▲\u00a0bullish", "0.42",
+                                              "CoinDesk"]
 
 
 @pytest.mark.parametrize("build, columns", [
@@ -289,16 +351,23 @@ def test_recent_errors_and_headlines_tables():
 def test_empty_data_gives_a_readable_one_row_table(build, columns):
     df = build()
     assert isinstance(df, pd.DataFrame) and list(df.columns) == columns
-    assert len(df) == 1 and df.iloc[0, 0].startswith("No ")
+    text = [c for c in df.columns if tables.datatypes([c]) == ["str"]][0]
+    assert len(df) == 1 and df.iloc[0][text].startswith("No ")
+    numbers = [c for c in df.columns if df[c].dtype == "float64"]
+    assert all(shown(df)[0][c] == "—" for c in numbers)
 
 
-def test_styled_tables_colour_changes_and_states():
+def test_styled_tables_mark_changes_and_states_by_sign_and_tone():
     html = tables.styled(tables.providers(provider_stats())).to_html()
-    assert "#dc2626" in html and "#16a34a" in html
-    html = tables.styled(tables.top_coins({"coins": [
+    assert "var(--ui-down)" in html and "var(--ui-up)" in html and "var(--ui-muted)" in html
+    df = tables.top_coins({"coins": [
         {"rank": 1, "symbol": "X", "name": "X", "price": 1, "market_cap": 1,
-         "change_24h_pct": -2.0}]})).to_html()
-    assert "#dc2626" in html
+         "change_24h_pct": -2.0},
+        {"rank": 2, "symbol": "Y", "name": "Y", "price": 1, "market_cap": 1,
+         "change_24h_pct": 0.0}]})
+    html = tables.styled(df).to_html()
+    assert "var(--ui-down)" in html and "var(--ui-up)" not in html
+    assert [r["24h %"] for r in shown(df)] == ["▼\u00a0-2.00%", "■\u00a0+0.00%"]
 
 
 # -- service errors become messages ----------------------------------------------------------------
@@ -314,9 +383,14 @@ def test_attempt_turns_service_errors_into_messages():
 
     assert attempt(bad_input) == (None, "interval: '2m' is not supported; use one of 1m, 5m")
     value, msg = attempt(unavailable)
-    assert value is None and "retry in 12 s" in msg and "binance: rate limited" in msg
+    assert value is None and msg == ("The price source is failing right now; there is nothing "
+                                     "saved to show yet. Next retry in 12 s.")
+    assert msg.details == {"binance": "rate limited"}            # one click away
+    html = message(msg, "error")
+    assert "<details" in html and "<b>binance</b>: rate limited" in html
     value, msg = attempt(bug)
-    assert value is None and "KeyError" in msg and "Traceback" not in msg
+    assert value is None and "server log" in msg
+    assert "KeyError" not in msg and "Traceback" not in msg
     assert attempt(lambda: 42) == (42, None)
 
 
@@ -324,15 +398,20 @@ def test_attempt_turns_service_errors_into_messages():
 def system_status() -> dict:
     return {
         "overall_health": "degraded",
+        "overall_summary": "1 of 3 providers have problems: CoinGecko (rate limited)",
         "providers_detailed": [
             {"name": "binance", "label": "Binance", "status": "online", "response_time_ms": 52.0,
-             "success_rate": 100.0, "last_check": NOW - 3, "error": None, "cached_until": None},
+             "success_rate": 100.0, "recent_calls": 6, "last_check": NOW - 3, "error": None,
+             "cached_until": None, "reason": "6 of the last 6 calls succeeded",
+             "errors_last_hour": 0},
             {"name": "coingecko", "label": "CoinGecko", "status": "rate_limited",
-             "response_time_ms": 8.0, "success_rate": 50.0, "last_check": NOW - 30,
-             "error": "HTTP 429", "status_code": 429, "cached_until": NOW + 60,
-             "reason": "rate limited until 09:00:00Z (HTTP 429)"},
-            {"name": "okx", "label": "OKX", "status": "online", "response_time_ms": None,
-             "success_rate": None, "last_check": None},
+             "state_label": "rate limited", "response_time_ms": 8.0, "success_rate": 50.0,
+             "recent_calls": 4, "last_check": NOW - 30, "error": "HTTP 429", "status_code": 429,
+             "cached_until": NOW + 60, "errors_last_hour": 2,
+             "reason": "rate limited by CoinGecko until 09:00 UTC (in 1 min)"},
+            {"name": "okx", "label": "OKX", "status": "idle", "state_label": "idle",
+             "response_time_ms": None, "success_rate": None, "recent_calls": 0,
+             "last_check": None, "reason": "not used yet", "errors_last_hour": 0},
             {"name": "coincap", "label": "coincap", "status": "disabled",
              "reason": "needs COINCAP_API_KEY"},
         ],
@@ -351,7 +430,7 @@ def system_status() -> dict:
         "performance": {"avg_response_ms": 11.76, "fastest_provider": "binance",
                         "fastest_time_ms": 52.0, "cache_hit_rate": 0.6429,
                         "upstream_per_request": 0.35, "requests": 20, "upstream_calls": 7,
-                        "errors": 1},
+                        "errors": 1, "provider_errors_last_hour": 2},
         "timestamp": NOW,
     }
 
@@ -359,19 +438,24 @@ def system_status() -> dict:
 def test_drawer_renders_all_six_sections_from_one_status():
     service = SimpleNamespace(system_status=system_status)
     overall, providers, ai, infra, cache, errors, perf, footer = status_drawer.drawer_view(service)
-    assert "Degraded" in overall and "2 of 3 providers online" in overall
-    assert "Binance" in providers and "52 ms" in providers and "Success: 100%" in providers
-    assert "Last: 3 s ago" in providers
+    assert "Degraded" in overall and "1 of 3 providers online, 1 not used yet" in overall
+    assert "CoinGecko (rate limited)" in overall
+    assert "Binance" in providers and "52 ms" in providers
+    assert "Success: 100% of 6 recent calls" in providers and "Last: 3 s ago" in providers
     assert "Rate limited (429)" in providers
-    assert f"Cooldown until {fmt.clock(NOW + 60)}" in providers
-    assert "no calls yet" in providers and "needs COINCAP_API_KEY" in providers
+    assert "rate limited by CoinGecko until 09:00 UTC (in 1 min) | 2 errors in the last hour" \
+        in providers
+    assert "Idle" in providers and "not used yet" in providers
+    assert "needs COINCAP_API_KEY" in providers
     assert "Loaded (CPU mode)" in ai and "ElKulako/cryptobert" in ai
     assert "SQLite, 5 responses" in infra and "14 answers" in infra and "1 min 15 s" in infra
     assert "gradio queue size 0" in infra
     assert "quote 10, candles 4" in cache and "64.29%" in cache
+    assert "2 provider errors in the last hour" in errors
     assert "coingecko" in errors and "2× rate_limit" in errors and "slow down" in errors
     assert "<b>slow down" not in errors and "Action: cooldown 60 s" in errors
     assert "binance (52 ms)" in perf and "0.35" in perf and "12 ms" in perf
+    assert "User requests that failed" in perf and "Provider errors (last hour)" in perf
     assert "Last update: " + fmt.clock(NOW) in footer
     assert status_drawer.SECTIONS == ["All Providers", "AI Models", "Infrastructure",
                                       "Cache & Resources", "Recent Errors", "Performance"]
@@ -382,12 +466,12 @@ def test_drawer_shows_an_error_message_when_status_fails():
         raise RuntimeError("database is locked")
 
     parts = status_drawer.drawer_view(SimpleNamespace(system_status=broken))
-    assert len(parts) == 8 and "RuntimeError" in parts[1] and "Last update" in parts[-1]
+    assert len(parts) == 8 and "server log" in parts[1] and "Last update" in parts[-1]
 
 
 def test_drawer_with_no_errors_says_so():
     status = dict(system_status(), error_details=[])
-    assert "No recent errors" in status_drawer.errors_section(status)
+    assert "No provider errors in the last hour" in status_drawer.errors_section(status)
 
 
 # -- wiring rules of build_blocks ------------------------------------------------------------------
@@ -422,7 +506,7 @@ def test_build_blocks_keeps_ui_events_private_and_registers_the_api_inside():
                   if c.get("type") == "accordion"]
     assert accordions == status_drawer.SECTIONS
     tabs = [c["props"]["label"] for c in config["components"] if c.get("type") == "tabitem"]
-    assert tabs == ["Prices", "Providers", "AI Models"]
+    assert tabs == ["Prices", "Providers", "AI Models", "API"]
 
 
 def test_build_blocks_without_simulation_has_no_banner():
@@ -520,8 +604,6 @@ def test_watchlist_header_marks_coins_whose_venues_disagree():
 
 
 def test_watchlist_shows_the_consensus_spread_and_venues_and_marks_disagreement():
-    from ui.prices import with_consensus
-
     rows = [{"symbol": "BTC", "price": 90010.0, "source": "binance", "quote_currency": "USDT",
              "cached": False, "age_s": 0.1, "stale": False,
              "consensus": venues_answer()["consensus"]},
@@ -530,10 +612,49 @@ def test_watchlist_shows_the_consensus_spread_and_venues_and_marks_disagreement(
              "consensus": {"price": 3000.5, "spread_bps": 3.04, "status": "ok",
                            "sources": ["a", "b", "c", "d"], "excluded": {}}},
             {"symbol": "DOGE", "error": "no provider could answer quote DOGE"}]
-    df = with_consensus(tables.watchlist(rows), rows)
-    assert list(df.columns[:5]) == ["Symbol", "Price", "Consensus", "Spread (bps)", "Venues"]
-    btc, eth, doge = df.to_dict("records")
+    df = tables.watchlist(rows)
+    assert list(df.columns[:6]) == ["Symbol", "Price", "Consensus", "Spread (bps)", "Venues",
+                                    "24h %"]
+    assert_types(df, {"Price", "Consensus", "Spread (bps)", "24h %", "Volume 24h", "Market cap",
+                      "Age (s)"})
+    assert df["Consensus"].tolist()[:2] == [90000.0, 3000.5]     # sorts as numbers
+    assert df["Spread (bps)"].tolist()[:2] == [4.2, 3.04]
+    btc, eth, doge = shown(df)
     assert (btc["Consensus"], btc["Spread (bps)"], btc["Venues"]) == \
         ("$90,000.00", "4.2", "⚠ 3 (okx out)")
     assert (eth["Consensus"], eth["Spread (bps)"], eth["Venues"]) == ("$3,000.50", "3.0", "4")
     assert doge["Consensus"] == fmt.DASH and doge["Venues"] == fmt.DASH
+    # a phone keeps Symbol, Price and 24h %; the consensus columns come with "Show all columns"
+    assert list(tables.visible(df, False).columns) == ["Symbol", "Price", "24h %"]
+    assert "color: var(--ui-warn)" in tables.styled(df).to_html()    # the disagreeing row
+
+
+def test_every_provider_state_word_has_a_table_tone():
+    from routing.status import STATES
+
+    for state, word in STATES.items():
+        assert word in tables.STATE_TONE, state
+    table = tables.providers([{"name": "kraken", "label": "Kraken", "state": "idle"}])
+    assert 'color: var(--ui-muted)' in tables.styled(table).to_html()
+
+
+# -- the API tab -----------------------------------------------------------------------------------
+def test_api_reference_documents_every_endpoint_from_its_docstring():
+    from ui import api
+    from ui.api_reference import reference_markdown
+
+    doc = reference_markdown("https://someone-crypto.hf.space/")
+    for fn in api.endpoints(None, None, None):
+        assert f"### `/{fn.__name__}`" in doc
+        assert f'api_name="/{fn.__name__}"' in doc
+        assert f'"$URL/gradio_api/call/v2/{fn.__name__}"' in doc
+    assert ("| `interval` | `str` | `\"1h\"` | Candle length, one of 1m, 5m, 15m, 30m, 1h, 4h, "
+            "1d, 1w (default 1h). |") in doc
+    assert "| `symbols` | `str or list[str]` | required |" in doc
+    assert ("**Returns:** symbol, timeframe, ohlc (list of {timestamp, open, high, low, close, "
+            "volume}), count, source, cached, age_s, stale.") in doc
+    assert 'client.predict(symbol=\'ETH\', interval=\'4h\', limit=50, api_name="/get_ohlc")' in doc
+    assert "-d '{\"symbol\": \"ETH\", \"interval\": \"4h\", \"limit\": 50}'" in doc
+    assert 'curl "$URL/api/market/ohlc?symbol=ETH&timeframe=4h&limit=50"' in doc
+    assert 'Client("https://someone-crypto.hf.space")' in doc
+    assert 'websockets.connect("wss://someone-crypto.hf.space/ws")' in doc

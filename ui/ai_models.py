@@ -10,7 +10,8 @@ from ai.sentiment import SentimentModel
 
 from . import figures, tables
 from . import formatting as fmt
-from .common import LOADING, PRIVATE, READ, attempt, esc, message, meta_line, section
+from .common import (LOADING, PRIVATE, READ, attempt, esc, message, meta_line,
+                     new_table, section, show_all_box, table)
 
 STATUS_EVERY_S = 1.5
 NEWS_LIMIT = 15
@@ -86,7 +87,8 @@ def analysis_html(result: dict) -> str:
 
 
 def news_view(news: Callable[[str | None, int], dict], symbol: str, limit: Any):
-    """(meta, headlines table, shares figure, fear & greed figure) for one news request."""
+    """(meta, headlines frame with every column, shares figure, fear & greed figure) for one
+    news request."""
     sym = (symbol or "").strip() or None
     try:
         n = int(limit)
@@ -103,7 +105,7 @@ def news_view(news: Callable[[str | None, int], dict], symbol: str, limit: Any):
              f"from {', '.join(answer.get('sources') or []) or '—'}",
              f"engine: {answer.get('engine', '?')}",
              "⚠ some feeds stale" if answer.get("stale") else ""]
-    return (section("News sentiment", parts), tables.styled(tables.headlines(answer)),
+    return (section("News sentiment", parts), tables.headlines(answer),
             figures.sentiment_shares(agg), figures.fear_greed_gauge(answer.get("fear_greed")))
 
 
@@ -135,16 +137,17 @@ def build(demo: gr.Blocks, sentiment: SentimentModel,
         fetch = gr.Button("Analyze news", variant="primary", scale=1, min_width=140,
                           elem_id="news-button")
     with gr.Row(equal_height=False):
-        headlines = gr.Dataframe(tables.placeholder(tables.HEADLINE_COLUMNS, LOADING),
-                                 interactive=False, show_label=False, elem_id="news-table",
-                                 elem_classes=["compact-table"], max_height=520, wrap=True,
-                                 scale=3, column_widths=["14%", "52%", "13%", "8%", "13%"])
+        with gr.Column(scale=3, min_width=320):
+            news_all = show_all_box("news-table-all")
+            headlines = new_table(tables.HEADLINE_COLUMNS, elem_id="news-table", max_height=520,
+                                  wrap=True)
         with gr.Column(scale=2, min_width=300):
             shares = gr.Plot(figures.empty_figure(LOADING, "Headline sentiment", 200),
                              show_label=False, elem_id="news-shares")
             fear_greed = gr.Plot(figures.empty_figure(LOADING, "Fear & Greed index", 280),
                                  show_label=False, elem_id="news-fear-greed")
     news_loaded = gr.State(False)
+    news_frame = gr.State(tables.placeholder(tables.HEADLINE_COLUMNS, LOADING))
 
     status_outputs = [status, retry, timer]
 
@@ -163,23 +166,31 @@ def build(demo: gr.Blocks, sentiment: SentimentModel,
             return message(error, "error")
         return analysis_html(results[0])
 
-    def run_news(sym, n):
+    def run_news(sym, n, show_all):
         """The news outputs, then the status (its inference counters just moved)."""
-        return (*news_view(news, sym, n), True, *refresh_status())
+        head, frame, share_fig, fg_fig = news_view(news, sym, n)
+        return (head, table(frame, show_all, True), share_fig, fg_fig, frame, True,
+                *refresh_status())
 
-    def first_news(sym, n, loaded):
+    def first_news(sym, n, show_all, loaded):
         if loaded:
             return (gr.skip(),) * len(news_outputs)
-        return run_news(sym, n)
+        return run_news(sym, n, show_all)
 
-    news_outputs = [news_head, headlines, shares, fear_greed, news_loaded, *status_outputs]
+    news_outputs = [news_head, headlines, shares, fear_greed, news_frame, news_loaded,
+                    *status_outputs]
+    def show_headlines(frame, show_all):
+        return table(frame, show_all, True)
+
+    news_all.input(show_headlines, [news_frame, news_all], headlines, **READ)
     demo.load(refresh_status, None, status_outputs, **READ)
     timer.tick(refresh_status, None, status_outputs, **READ)
     retry.click(retry_load, None, status_outputs, **PRIVATE)
     gr.on([analyze.click, text.submit], run_analysis, text, result, **PRIVATE).then(
         refresh_status, None, status_outputs, **READ)
-    gr.on([fetch.click, symbol.submit], run_news, [symbol, limit], news_outputs, **PRIVATE)
-    return {"timer": timer, "timer_follows_tab": False,
+    gr.on([fetch.click, symbol.submit], run_news, [symbol, limit, news_all], news_outputs,
+          **PRIVATE)
+    return {"timers": [timer], "timer_follows_tab": False,
             "on_select": [(refresh_status, None, status_outputs),
-                          (first_news, [symbol, limit, news_loaded], news_outputs)],
-            "status": status, "headlines": headlines}
+                          (first_news, [symbol, limit, news_all, news_loaded], news_outputs)],
+            "show_all": [news_all], "status": status, "headlines": headlines}

@@ -5,11 +5,13 @@ and the `Args:` blocks below are what the API page and the MCP tool descriptions
 No `from __future__ import annotations` here: gr.api reads the hints as real types.
 """
 import contextlib
+import inspect
 import json
 import re
 from collections.abc import Callable, Iterator
 
 import gradio as gr
+from gradio.context import get_blocks_context
 
 from ai import InvalidText
 from routing import InvalidInput, NoProviderAvailable
@@ -33,7 +35,8 @@ def caller_errors() -> Iterator[None]:
 
 
 API_NAMES = ("get_price", "get_prices", "get_ohlc", "get_top_coins", "get_fear_greed",
-             "provider_stats", "system_status", "news_sentiment", "analyze_sentiment", "ping")
+             "get_venues", "provider_stats", "system_status", "news_sentiment",
+             "analyze_sentiment", "ping")
 
 
 def keep_api_calls_stateless(app) -> None:
@@ -132,21 +135,24 @@ class CallResults:
                      if event_id in ids), event_id)
 
 
-def register(service, sentiment, news: Callable[[str, int], dict]) -> None:
-    """Register the ten endpoints; call inside a `with gr.Blocks()` context."""
+def endpoints(service, sentiment, news: Callable[[str, int], dict]) -> list[Callable]:
+    """The ten endpoint functions over the services, in the order they are registered. Their
+    docstrings are the API documentation: each Args entry is one line and each Returns line
+    ends without a comma on purpose, because Gradio's MCP server reads only the first line of
+    an argument and joins the Returns lines with ", "."""
 
     def get_price(symbol: str) -> dict:
         """Latest USD price of one coin, from whichever provider the router picked.
 
         Args:
-            symbol: Coin ticker, 1-15 letters or digits, e.g. "BTC" or "eth".
+            symbol: Coin ticker, 1-15 letters or digits, case-insensitive, e.g. "BTC" or "eth".
 
         Returns:
-            symbol, price (the source's own, checked against the other venues), source
-            (provider), timestamp (epoch s of the data), quote_currency (USD or USDT), cached,
-            age_s, stale, consensus {price (USD), confidence, spread_bps, status (ok, degraded,
-            single_source, stale), sources, excluded {venue: reason}, usdt_usd, usdt_depeg,
-            max_age_s}; change_24h_pct, volume_24h and market_cap when the source has them.
+            symbol, price (the source's own, checked against the other venues), source (provider)
+            timestamp (epoch s of the data), quote_currency (USD or USDT), cached, age_s, stale
+            consensus {price (USD), confidence, spread_bps, status (ok, degraded, single_source
+            stale), sources, excluded {venue: reason}, usdt_usd, usdt_depeg, max_age_s}
+            change_24h_pct, volume_24h and market_cap when the source has them
         """
         with caller_errors():
             return service.price(symbol)
@@ -156,13 +162,13 @@ def register(service, sentiment, news: Callable[[str, int], dict]) -> None:
         who agrees, who was left out and why (an outlier, a stale quote).
 
         Args:
-            symbol: Coin ticker, 1-15 letters or digits, e.g. "BTC".
+            symbol: Coin ticker, 1-15 letters or digits, case-insensitive, e.g. "BTC".
 
         Returns:
-            symbol, consensus (as in get_price), served {source, price, quote_currency}, and
-            venues: one record per venue with venue, kind (exchange or aggregator),
-            quote_currency, price (native), price_usd, deviation_bps (from the consensus),
-            age_s, used, reason (why it was left out; empty when used).
+            symbol, consensus (as in get_price), served {source, price, quote_currency}
+            venues: one record per venue with venue, kind (exchange or aggregator)
+            quote_currency, price (native), price_usd, deviation_bps (from the consensus)
+            age_s, used, reason (why it was left out; empty when used)
         """
         with caller_errors():
             return service.venues(symbol)
@@ -174,8 +180,8 @@ def register(service, sentiment, news: Callable[[str, int], dict]) -> None:
             symbols: 1 to 50 tickers, as a list or a comma-separated string, e.g. "BTC,ETH,SOL".
 
         Returns:
-            One record per ticker, in the order asked: a price answer (as get_price), or
-            {symbol, error} for a ticker no provider could answer.
+            One record per ticker, in the order asked: a price answer (as get_price)
+            or {symbol, error} for a ticker no provider could answer
         """
         with caller_errors():
             return service.prices(symbols)
@@ -184,13 +190,13 @@ def register(service, sentiment, news: Callable[[str, int], dict]) -> None:
         """OHLC candles for one coin, oldest first.
 
         Args:
-            symbol: Coin ticker, e.g. "BTC".
-            interval: Candle length: 1m, 5m, 15m, 30m, 1h, 4h, 1d or 1w.
-            limit: Number of candles, 1 to 500.
+            symbol: Coin ticker, 1-15 letters or digits, e.g. "BTC".
+            interval: Candle length, one of 1m, 5m, 15m, 30m, 1h, 4h, 1d, 1w (default 1h).
+            limit: Number of candles, an integer from 1 to 500 (default 100).
 
         Returns:
-            symbol, timeframe, ohlc (list of {timestamp, open, high, low, close, volume}), count,
-            source, cached, age_s, stale.
+            symbol, timeframe, ohlc (list of {timestamp, open, high, low, close, volume})
+            count, source, cached, age_s, stale
         """
         with caller_errors():
             return service.ohlc(symbol, interval, limit)
@@ -199,11 +205,11 @@ def register(service, sentiment, news: Callable[[str, int], dict]) -> None:
         """The largest coins by market capitalisation.
 
         Args:
-            limit: Number of coins, 1 to 100.
+            limit: Number of coins, an integer from 1 to 100 (default 20).
 
         Returns:
-            coins (rank, symbol, name, price, market_cap, volume_24h, change_24h_pct, ...),
-            count, timestamp, source, cached, age_s, stale.
+            coins (rank, symbol, name, price, market_cap, volume_24h, change_24h_pct, source)
+            count, timestamp, source, cached, age_s, stale
         """
         with caller_errors():
             return service.top_coins(limit)
@@ -212,7 +218,8 @@ def register(service, sentiment, news: Callable[[str, int], dict]) -> None:
         """The Crypto Fear & Greed index (0 = extreme fear, 100 = extreme greed).
 
         Returns:
-            value, classification, timestamp, time_until_update_s, source, cached, age_s, stale.
+            value (0-100), classification (e.g. "Greed"), timestamp, time_until_update_s
+            source, cached, age_s, stale
         """
         with caller_errors():
             return service.fear_greed()
@@ -222,7 +229,12 @@ def register(service, sentiment, news: Callable[[str, int], dict]) -> None:
         success rate, latency, budget left, cooldowns and breakers.
 
         Returns:
-            One record per provider, enabled or not.
+            One record per provider, enabled or not: name, label, enabled
+            state (online, degraded, down, rate_limited, cooldown, idle or disabled)
+            state_label, reason (one plain sentence), until (when the state ends, epoch s)
+            success_rate (0-1 over recent_calls), recent_calls, errors_last_hour
+            share, upstream_calls, latency_ms {avg, p50, p95}
+            rate_limit {documented, budget, remaining}, cooldown_until, breaker_open_until
         """
         return service.provider_stats()
 
@@ -230,8 +242,11 @@ def register(service, sentiment, news: Callable[[str, int], dict]) -> None:
         """The whole system at a glance, every number measured (the old /api/system/status).
 
         Returns:
-            overall_health, providers_detailed, ai_models, infrastructure, cache, error_details,
-            performance, timestamp.
+            overall_health (online, degraded, partial or offline), overall_summary (a sentence)
+            providers_detailed (status, reason, success_rate in %, errors_last_hour per provider)
+            ai_models, infrastructure, cache
+            error_details (the provider errors of the last hour, by provider and kind)
+            performance, timestamp
         """
         return service.system_status()
 
@@ -240,10 +255,11 @@ def register(service, sentiment, news: Callable[[str, int], dict]) -> None:
         lexicon while the model is not loaded (the `engine` field says which).
 
         Args:
-            text: The text to classify, 1 to 2000 characters.
+            text: The text to classify, 1 to 2000 characters after trimming spaces.
 
         Returns:
-            text, label (bullish, neutral or bearish), score (0-1), engine, model.
+            text, label (bullish, neutral or bearish), score (0-1)
+            engine (transformers or lexicon), model
         """
         with caller_errors():
             return sentiment.analyze([text])[0]
@@ -253,24 +269,102 @@ def register(service, sentiment, news: Callable[[str, int], dict]) -> None:
         bullish / neutral / bearish and the Fear & Greed index.
 
         Args:
-            symbol: Coin ticker, e.g. "BTC"; empty for market-wide news.
-            limit: Number of headlines, 1 to 50.
+            symbol: Coin ticker, e.g. "BTC"; empty (the default) for market-wide news.
+            limit: Number of headlines, an integer from 1 to 50 (default 20).
 
         Returns:
-            symbol, headlines (title, url, source, publisher, published, label, score, engine),
-            aggregate, sources, engine, fear_greed, stale.
+            symbol, headlines (title, url, source, publisher, published, label, score, engine)
+            aggregate (bullish, neutral, bearish shares and count), sources, engine
+            fear_greed, stale
         """
         with caller_errors():
             return news(symbol, limit)
 
-    for fn in (get_price, get_prices, get_venues, get_ohlc, get_top_coins, get_fear_greed, provider_stats,
-               system_status, news_sentiment):
-        gr.api(fn, api_name=fn.__name__, concurrency_limit=DATA_CONCURRENCY)
-    gr.api(analyze_sentiment, api_name="analyze_sentiment",
-           concurrency_limit=SENTIMENT_CONCURRENCY)
+    return [get_price, get_prices, get_venues, get_ohlc, get_top_coins, get_fear_greed, provider_stats,
+            system_status, news_sentiment, analyze_sentiment]
+
+
+def register(service, sentiment, news: Callable[[str, int], dict]) -> None:
+    """Register the ten endpoints; call inside a `with gr.Blocks()` context."""
+    fns = endpoints(service, sentiment, news)
+    for fn in fns:
+        gr.api(fn, api_name=fn.__name__,
+               concurrency_limit=SENTIMENT_CONCURRENCY if fn.__name__ == "analyze_sentiment"
+               else DATA_CONCURRENCY)
 
     def ping() -> dict:
         """A constant answer: the serving floor the benchmark compares real endpoints with."""
         return {"pong": True}
 
     gr.api(ping, api_name="ping", api_visibility="undocumented", concurrency_limit=None)
+    document(get_blocks_context(), fns)
+
+
+def parse_docstring(fn: Callable) -> tuple[dict[str, str], str]:
+    """({parameter: its description}, the Returns text) from a Google-style docstring, read
+    the way Gradio's MCP server reads it, so both pages say the same."""
+    params: dict[str, str] = {}
+    returns: list[str] = []
+    section, current = None, None
+    for raw in inspect.getdoc(fn).splitlines():
+        line = raw.strip()
+        if line in ("Args:", "Returns:"):
+            section, current = line[:-1], None
+            continue
+        if not line:
+            continue
+        if section == "Args":
+            name, sep, text = line.partition(":")
+            if sep and name.isidentifier() and raw.startswith("    ") and \
+                    not raw.startswith("        "):
+                current = name
+                params[name] = text.strip()
+            elif current:
+                params[current] += " " + line
+        elif section == "Returns":
+            returns.append(line)
+    return params, ", ".join(returns)
+
+
+def document(blocks: gr.Blocks, fns: tuple[Callable, ...]) -> None:
+    """Put each endpoint's parameter and return descriptions where the "Use via API" page and
+    /gradio_api/info read them: gr.api names its components "1st", "2nd"... and leaves their
+    descriptions empty, so the page would say only 'The input value that is provided in the
+    "1st" Api component'."""
+    by_fn = {b.fn: b for b in blocks.fns.values() if b.fn in fns}
+    for fn in fns:
+        block_fn = by_fn[fn]
+        params, returns = parse_docstring(fn)
+        for name, component in zip(inspect.signature(fn).parameters, block_fn.inputs):
+            component.label = name
+            component._api_info = {**component._api_info,
+                                   "additional_description": params.get(name, "")}
+        for component in block_fn.outputs:
+            component.label = "result"
+            component._api_info = {**component._api_info, "description": returns}
+
+
+def json_tool_results(blocks: gr.Blocks) -> None:
+    """Make MCP tool results JSON. Gradio's MCP server turns a dict or list result into text
+    with str(), a Python repr (single quotes, True, None) that a client cannot parse; this
+    encodes those as JSON and leaves files and images to Gradio. No-op without MCP."""
+    server = getattr(blocks, "mcp_server_obj", None)
+    if server is None:
+        return
+    original = server.postprocess_output_data
+
+    def postprocess_output_data(data, root_url):
+        out = []
+        for item in data:
+            if isinstance(item, (dict, list)) and not _is_file(item):
+                out.append(server.types.TextContent(type="text",
+                                                    text=json.dumps(item, default=str)))
+            else:
+                out.extend(original([item], root_url))
+        return out
+
+    server.postprocess_output_data = postprocess_output_data
+
+
+def _is_file(item: object) -> bool:
+    return isinstance(item, dict) and "path" in item and "meta" in item

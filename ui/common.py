@@ -6,7 +6,11 @@ import html
 import logging
 from typing import Any, Callable
 
+import gradio as gr
+
 from routing import InvalidInput, NoProviderAvailable
+
+from . import tables
 
 log = logging.getLogger("ui")
 
@@ -31,16 +35,31 @@ def attempt(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, str
         return None, str(exc)
     except Exception as exc:      # the UI must keep working whatever a backend bug does
         log.exception("UI call %s failed", getattr(fn, "__name__", fn))
-        return None, f"unexpected error ({type(exc).__name__}); see the server log"
+        return None, "something went wrong on our side; the details are in the server log"
 
 
-def describe_unavailable(exc: NoProviderAvailable) -> str:
-    reasons = "; ".join(f"{p}: {r}" for p, r in list(exc.reasons.items())[:6])
-    more = len(exc.reasons) - 6
-    if more > 0:
-        reasons += f"; and {more} more"
-    return (f"No provider could answer {exc.what} right now, retry in {exc.retry_after:.0f} s"
-            + (f" ({reasons})" if reasons else ""))
+class Notice(str):
+    """A short sentence for people, with per-provider details shown one click away."""
+
+    details: dict[str, str]
+
+    def __new__(cls, text: str, details: dict[str, str] | None = None) -> "Notice":
+        obj = super().__new__(cls, text)
+        obj.details = dict(details or {})
+        return obj
+
+
+def describe_unavailable(exc: NoProviderAvailable) -> Notice:
+    return Notice(exc.sentence(), exc.reasons)
+
+
+def details_html(details: dict[str, str]) -> str:
+    """The reasons behind a message, folded: one line per provider."""
+    if not details:
+        return ""
+    items = "".join(f"<li><b>{esc(name)}</b>: {esc(why)}</li>" for name, why in details.items())
+    return (f'<details class="ui-details"><summary>Why, per source ({len(details)})</summary>'
+            f"<ul>{items}</ul></details>")
 
 
 def esc(value: object) -> str:
@@ -48,8 +67,10 @@ def esc(value: object) -> str:
 
 
 def message(text: str, kind: str = "info") -> str:
-    """An inline message box (kind: info, ok, warn, error) as HTML for a gr.HTML."""
-    return f'<div class="ui-msg ui-msg-{kind}" role="status">{esc(text)}</div>'
+    """An inline message box (kind: info, ok, warn, error) as HTML for a gr.HTML; a Notice's
+    details follow, folded."""
+    extra = details_html(text.details) if isinstance(text, Notice) else ""
+    return f'<div class="ui-msg ui-msg-{kind}" role="status">{esc(text)}{extra}</div>'
 
 
 def meta_line(parts: list[str]) -> str:
@@ -57,9 +78,49 @@ def meta_line(parts: list[str]) -> str:
     return '<div class="ui-meta">' + " · ".join(esc(p) for p in parts if p) + "</div>"
 
 
-def section(title: str, parts: list[str] | None = None, error: str | None = None) -> str:
-    """A panel heading with its facts on the same line, and an error box under it if any."""
+def section(title: str, parts: list[str] | None = None, error: str | None = None,
+            warning: str | None = None) -> str:
+    """A panel heading with its facts on the same line, and an error or warning box under it."""
     facts = " · ".join(esc(p) for p in parts or [] if p)
     head = (f'<div class="ui-section"><span class="ui-section-title">{esc(title)}</span>'
             f'<span class="ui-meta">{facts}</span></div>')
-    return head + (message(error, "error") if error else "")
+    return head + (message(error, "error") if error else "") + \
+        (message(warning, "warn") if warning else "")
+
+
+SHOW_ALL = "Show all columns"
+WIDE_SCREEN_PX = 1000
+# Run in the browser before a table's first load: wide screens start with every column, phones
+# with the key ones (the checkbox changes it either way).
+WIDE_SCREEN_JS = f"(show_all) => window.innerWidth >= {WIDE_SCREEN_PX}"
+
+
+def wide_screen_js(count: int) -> str:
+    """Browser-side: tick `count` "Show all columns" boxes on a wide screen, at once, so every
+    handler that reads them (tab switches, timers) sees the same choice as the first load."""
+    return (f"() => {{ const wide = window.innerWidth >= {WIDE_SCREEN_PX}; "
+            f"return Array({count}).fill(wide); }}")
+
+
+def table(df, show_all: bool, fixed_widths: bool = False):
+    """A gr.Dataframe update showing `df` whole or only its key columns, with the column types
+    (numbers sort as numbers) that go with the columns shown. A table whose cells wrap gets fixed
+    column widths; the others size their columns to the content."""
+    view = tables.visible(df, bool(show_all))
+    return gr.Dataframe(value=tables.styled(view), datatype=tables.datatypes(view.columns),
+                        column_widths=tables.widths(view.columns) if fixed_widths else [])
+
+
+def new_table(columns: list[str], **kwargs: Any) -> gr.Dataframe:
+    """A read-only table that says "Loading…" in its key columns until its first load."""
+    view = tables.visible(tables.placeholder(columns, LOADING), False)
+    widths = tables.widths(view.columns) if kwargs.get("wrap") else []
+    return gr.Dataframe(tables.styled(view), datatype=tables.datatypes(view.columns),
+                        column_widths=widths, interactive=False, show_label=False,
+                        elem_classes=["compact-table"], **kwargs)
+
+
+def show_all_box(elem_id: str) -> gr.Checkbox:
+    """The "Show all columns" switch of one table."""
+    return gr.Checkbox(False, label=SHOW_ALL, container=False, elem_id=elem_id,
+                       elem_classes=["show-all"])

@@ -85,10 +85,11 @@ def candlestick(ohlc: dict | None, height: int = 500) -> go.Figure:
         where += " · cached"
     fig.update_layout(
         template=TEMPLATE, height=height, showlegend=False, bargap=0.15, hovermode="x",
-        title=dict(text=f"{title}<span style='font-size:12px'>  ·  from {where}, "
+        # The facts on a line of their own, so a phone's narrow chart does not cut them off.
+        title=dict(text=f"{title}<br><span style='font-size:12px'>from {where}, "
                         f"last close {fmt.price(closes[-1])}</span>"),
         xaxis=dict(rangeslider=dict(visible=False)),
-        margin=dict(l=64, r=16, t=56, b=36))
+        margin=dict(l=64, r=16, t=72, b=36))
     fig.update_yaxes(title_text="Price", tickprefix="$", tickformat=_price_tickformat(closes),
                      row=1, col=1)
     fig.update_yaxes(title_text="Volume", tickformat="~s", row=2, col=1)
@@ -142,7 +143,8 @@ def calls_timeseries(series: Iterable[dict], colors: dict[str, str] | None = Non
     end_minute = int(now // 60) * 60
     start = end_minute - (window_minutes - 1) * 60
     rows = [r for r in series if r.get("minute", 0) >= start and r.get("calls")]
-    title = f"Upstream calls per minute, last {window_minutes} min (UTC)"
+    title = "Upstream calls per minute"
+    subtitle = f"<br><span style='font-size:12px'>last {window_minutes} min, times in UTC</span>"
     if not rows:
         return empty_figure("No upstream calls in this window", title, height)
     per_provider: dict[str, dict[int, int]] = {}
@@ -163,11 +165,11 @@ def calls_timeseries(series: Iterable[dict], colors: dict[str, str] | None = Non
     first = min(r["minute"] for r in rows)
     left = max(start, min(first, end_minute - 14 * 60))
     fig.update_layout(
-        template=TEMPLATE, title=title, height=height, barmode="stack", bargap=0.12,
+        template=TEMPLATE, title=title + subtitle, height=height, barmode="stack", bargap=0.12,
         legend=dict(orientation="h", y=-0.12, x=0, yanchor="top"), hovermode="x",
         xaxis=dict(range=[_utc(left - 30), _utc(end_minute + 30)], tickformat="%H:%M"),
         yaxis=dict(title_text="calls / min", rangemode="tozero"),
-        margin=dict(l=56, r=16, t=56, b=40))
+        margin=dict(l=56, r=16, t=72, b=40))
     return fig
 
 

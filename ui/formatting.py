@@ -13,7 +13,7 @@ DOT = "●"
 # shows the same in every browser, with or without an emoji font).
 STATE_COLOR = {
     "online": "#16a34a", "degraded": "#eab308", "cooldown": "#f97316", "rate_limited": "#dc2626",
-    "down": "#dc2626", "disabled": "#64748b",
+    "down": "#dc2626", "idle": "#6366f1", "disabled": "#64748b",
 }
 
 
@@ -87,6 +87,18 @@ def seconds(value: object) -> str:
     if x < 86400:
         return f"{int(x // 3600)} h {int(x % 3600 // 60)} min"
     return f"{int(x // 86400)} d {int(x % 86400 // 3600)} h"
+
+
+def every(value: object) -> str:
+    """A refresh period as people say it: 10 s, 2 min, 1 h."""
+    x = _number(value)
+    if x is None:
+        return DASH
+    if x < 60:
+        return f"{x:.0f} s"
+    if x < 3600:
+        return f"{x / 60:.0f} min"
+    return f"{x / 3600:.0f} h"
 
 
 def clock(epoch: object) -> str:

@@ -1,6 +1,7 @@
 """Prices tab: a live watchlist, a candlestick chart for any symbol, top coins, Fear & Greed."""
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -10,62 +11,64 @@ from routing.service import MarketService
 
 from . import figures, tables
 from . import formatting as fmt
-from .common import LOADING, READ, attempt, section
+from .common import (LOADING, PRIVATE, READ, WIDE_SCREEN_JS, Notice, attempt, new_table,
+                     section, show_all_box, table)
 
 WATCHLIST = ("BTC", "ETH", "SOL", "BNB", "XRP", "ADA", "DOGE", "AVAX", "LINK", "DOT")
 INTERVALS = ["1m", "5m", "15m", "30m", "1h", "4h", "1d", "1w"]
+DEFAULT_SYMBOL, DEFAULT_INTERVAL = "BTC", "1h"
 WATCHLIST_EVERY_S = 10.0
 TOP_LIMIT = 20
 CHART_HEIGHT = 500
 VENUES_HEIGHT = 300
+SYMBOL_RE = re.compile(r"^[A-Za-z0-9]{1,15}$")
 
 
 def _freshness(answer: dict) -> str:
+    """How old what the panel shows is, from the answer's own age."""
+    age = fmt.seconds(answer.get("age_s"))
     if answer.get("stale"):
-        return f"⚠ stale ({fmt.seconds(answer.get('age_s'))} old)"
-    if answer.get("cached"):
-        return f"cached {fmt.seconds(answer.get('age_s'))} ago"
-    return "live"
+        return f"⚠ stale: data {age} old"
+    return f"data {age} old" if answer.get("cached") else "fetched just now"
+
+
+def _stale_notice(service: MarketService, what: str, answer: dict,
+                  next_try_s: float) -> Notice | None:
+    """When the answer is a stale fallback, the backend's sentence for it (all sources failing,
+    what is shown, next retry) with each source's reason folded under it. `next_try_s` is this
+    panel's refresh period: when it asks again."""
+    if not answer.get("stale"):
+        return None
+    outage, _ = attempt(service.outage, what, time.time() - (answer.get("age_s") or 0.0),
+                        next_try_s)
+    return Notice(outage["message"], outage["details"]) if outage else None
 
 
 # -- handlers (plain functions of the service, so they can be called without a browser) ------------
-def watchlist_view(service: MarketService, symbols: tuple[str, ...] = WATCHLIST):
+def watchlist_view(service: MarketService, symbols: tuple[str, ...] = WATCHLIST,
+                   show_all: bool = True):
     rows, error = attempt(service.prices, list(symbols))
     if error:
-        return (tables.placeholder(tables.WATCHLIST_COLUMNS, "unavailable"),
+        return (table(tables.placeholder(tables.WATCHLIST_COLUMNS, "unavailable"), show_all),
                 section("Watchlist", error=error))
-    df = with_consensus(tables.watchlist(rows), rows)
-    sources = sorted({r["source"] for r in rows if r.get("source")})
+    df = tables.watchlist(rows)
+    priced = [r for r in rows if "error" not in r]
+    sources = sorted({r["source"] for r in priced if not r.get("stale")})
     missing = [r["symbol"] for r in rows if "error" in r]
-    stale = [r["symbol"] for r in rows if r.get("stale")]
-    parts = [f"{len(rows) - len(missing)}/{len(rows)} priced at {fmt.clock(time.time())}",
-             f"from {', '.join(sources) or '—'}",
+    stale = [r["symbol"] for r in priced if r.get("stale")]
+    oldest = max((r.get("age_s") or 0.0 for r in priced), default=None)
+    notice = None
+    if priced and len(stale) == len(priced):       # nothing fresh: every source failed
+        notice = _stale_notice(service, "quote", max(priced, key=lambda r: r.get("age_s") or 0),
+                               WATCHLIST_EVERY_S)
+    parts = [f"{len(priced)}/{len(rows)} priced",
+             f"from {', '.join(sources)}" if sources else "",
              disagreement(rows),
-             f"stale: {', '.join(stale)}" if stale else "",
+             f"oldest price {fmt.seconds(oldest)} old" if oldest is not None else "",
+             f"stale: {', '.join(stale)}" if stale and not notice else "",
              f"unavailable: {', '.join(missing)}" if missing else "",
              f"refreshes every {WATCHLIST_EVERY_S:.0f} s · click a row to chart it"]
-    return tables.styled(df), section("Watchlist", parts)
-
-
-def with_consensus(df, rows: list[dict]):
-    """The watchlist with each coin's consensus: its USD price, spread in bps and how many
-    venues agreed, "⚠" and the venue left out when one disagreed."""
-    if len(df) != len(rows):             # the placeholder row of an empty list
-        return df
-    prices, spreads, venues = [], [], []
-    for r in rows:
-        c = r.get("consensus") or {}
-        out = [v for v, why in (c.get("excluded") or {}).items() if why.startswith("outlier")]
-        prices.append(fmt.price(c.get("price")) if c.get("price") else fmt.DASH)
-        spreads.append(f"{c['spread_bps']:.1f}" if c.get("spread_bps") is not None else fmt.DASH)
-        n = len(c.get("sources") or [])
-        venues.append((f"⚠ {n} ({', '.join(out)} out)" if out else str(n)) if c else fmt.DASH)
-    at = list(df.columns).index("Price") + 1 if "Price" in df.columns else len(df.columns)
-    df = df.copy()
-    df.insert(at, "Venues", venues)
-    df.insert(at, "Spread (bps)", spreads)
-    df.insert(at, "Consensus", prices)
-    return df
+    return table(df, show_all), section("Watchlist", parts, warning=notice)
 
 
 def disagreement(rows: list[dict]) -> str:
@@ -103,19 +106,26 @@ def chart_view(service: MarketService, symbol: str, interval: str, limit: Any):
         title = f"{(symbol or '').strip().upper() or '?'} · {interval}"
         return (figures.empty_figure("No chart: see the message above", title, CHART_HEIGHT),
                 section("Chart", error=error))
+    pace = MarketService.fresh_for_s("candles", answer["timeframe"])
     parts = [f"{answer['count']} × {answer['timeframe']} candles for {answer['symbol']}",
-             f"from {answer['source']}", _freshness(answer), "times in UTC"]
-    return figures.candlestick(answer, CHART_HEIGHT), section("Chart", parts)
+             f"from {answer['source']}", _freshness(answer),
+             f"refreshes every {fmt.every(pace)}", "times in UTC"]
+    notice = _stale_notice(service, f"candles {answer['symbol']} {answer['timeframe']}", answer,
+                           pace)
+    return figures.candlestick(answer, CHART_HEIGHT), section("Chart", parts, warning=notice)
 
 
-def top_view(service: MarketService):
+def top_view(service: MarketService, show_all: bool = True):
     title = "Top coins by market cap"
     answer, error = attempt(service.top_coins, TOP_LIMIT)
     if error:
-        return (tables.placeholder(tables.TOP_COINS_COLUMNS, "unavailable"),
+        return (table(tables.placeholder(tables.TOP_COINS_COLUMNS, "unavailable"), show_all, True),
                 section(title, error=error))
-    return tables.styled(tables.top_coins(answer)), section(
-        title, [f"top {answer['count']}", f"from {answer['source']}", _freshness(answer)])
+    parts = [f"top {answer['count']}", f"from {answer['source']}", _freshness(answer),
+             f"refreshes every {fmt.every(MarketService.fresh_for_s('top'))}"]
+    return table(tables.top_coins(answer), show_all, True), section(
+        title, parts,
+        warning=_stale_notice(service, "top", answer, MarketService.fresh_for_s("top")))
 
 
 def fear_greed_view(service: MarketService):
@@ -124,9 +134,30 @@ def fear_greed_view(service: MarketService):
         return (figures.fear_greed_gauge({"error": "Fear & Greed unavailable"}),
                 section("Fear & Greed", error=error))
     parts = [f"from {answer['source']}", _freshness(answer),
-             f"next in {fmt.seconds(answer.get('time_until_update_s'))}"
-             if answer.get("time_until_update_s") else ""]
-    return figures.fear_greed_gauge(answer), section("Fear & Greed", parts)
+             f"next value in {fmt.seconds(answer.get('time_until_update_s'))}"
+             if answer.get("time_until_update_s") else "",
+             f"refreshes every {fmt.every(MarketService.fresh_for_s('fear_greed'))}"]
+    return figures.fear_greed_gauge(answer), section(
+        "Fear & Greed", parts,
+        warning=_stale_notice(service, "fear", answer, MarketService.fresh_for_s("fear_greed")))
+
+
+def link_choice(params: dict) -> tuple[str, str]:
+    """(symbol, interval) asked for by a shared link's ?symbol=&interval=, each falling back to
+    the default when absent or not plausible."""
+    sym = str(params.get("symbol") or "").strip()
+    iv = str(params.get("interval") or "").strip()
+    return (sym.upper() if SYMBOL_RE.match(sym) else DEFAULT_SYMBOL,
+            iv if iv in INTERVALS else DEFAULT_INTERVAL)
+
+
+# The address bar follows the chart's symbol and interval, so the view can be shared as a link.
+URL_FOLLOWS_CHART = """(symbol, interval) => {
+  const url = new URL(window.location.href);
+  if (symbol) url.searchParams.set("symbol", String(symbol).trim().toUpperCase());
+  if (interval) url.searchParams.set("interval", interval);
+  window.history.replaceState(window.history.state, "", url);
+}"""
 
 
 # -- layout and wiring --------------------------------------------------------------------------
@@ -134,20 +165,21 @@ def build(demo: gr.Blocks, service: MarketService,
           symbols: tuple[str, ...] = WATCHLIST) -> dict[str, Any]:
     """Create the tab's components (inside the caller's gr.Tab) and wire their events.
 
-    Returns its timer, whether that timer should follow the tab's visibility, the handlers to run
-    when the tab is selected as (fn, inputs, outputs), and the main components."""
+    Returns its timers, whether they follow the tab's visibility, the handlers to run when the
+    tab is selected as (fn, inputs, outputs), and the main components. Each live panel has its
+    own timer at the pace its data changes: the watchlist every 10 s, the chart at its interval's
+    cache expiry, top coins and Fear & Greed at theirs."""
     watch_head = gr.HTML(section("Watchlist", [LOADING]), elem_id="watchlist-head")
-    watch = gr.Dataframe(tables.placeholder(tables.WATCHLIST_COLUMNS, LOADING),
-                         interactive=False, show_label=False, elem_id="watchlist",
-                         elem_classes=["compact-table"], max_height=460)
+    watch_all = show_all_box("watchlist-all")
+    watch = new_table(tables.WATCHLIST_COLUMNS, elem_id="watchlist", max_height=460)
     timer = gr.Timer(WATCHLIST_EVERY_S)
 
     chart_head = gr.HTML(section("Chart", [LOADING]), elem_id="chart-head")
     with gr.Row(equal_height=True, elem_classes=["controls-row"]):
-        symbol = gr.Textbox(value="BTC", label="Symbol", placeholder="BTC", max_lines=1,
+        symbol = gr.Textbox(value=DEFAULT_SYMBOL, label="Symbol", placeholder="BTC", max_lines=1,
                             scale=2, min_width=120, elem_id="chart-symbol")
-        interval = gr.Dropdown(INTERVALS, value="1h", label="Interval", scale=1, min_width=100,
-                               elem_id="chart-interval")
+        interval = gr.Dropdown(INTERVALS, value=DEFAULT_INTERVAL, label="Interval", scale=1,
+                               min_width=100, elem_id="chart-interval")
         # No minimum/maximum here: the router validates, and its message names the range.
         limit = gr.Number(value=120, label="Candles", precision=0, scale=1, min_width=100,
                           elem_id="chart-limit")
@@ -157,44 +189,67 @@ def build(demo: gr.Blocks, service: MarketService,
                     elem_id="price-chart")
     venues = gr.Plot(figures.empty_figure(LOADING, "Venues", VENUES_HEIGHT), show_label=False,
                      elem_id="venues-chart")
+    chart_timer = gr.Timer(MarketService.fresh_for_s("candles", DEFAULT_INTERVAL))
 
     with gr.Row(equal_height=False):
         with gr.Column(scale=5, min_width=480):
-            top_head = gr.HTML(section("Top coins by market cap", [LOADING]))
-            top = gr.Dataframe(tables.placeholder(tables.TOP_COINS_COLUMNS, LOADING),
-                               interactive=False, show_label=False, elem_id="top-coins",
-                               elem_classes=["compact-table"], max_height=420)
+            top_head = gr.HTML(section("Top coins by market cap", [LOADING]),
+                               elem_id="top-coins-head")
+            top_all = show_all_box("top-coins-all")
+            top = new_table(tables.TOP_COINS_COLUMNS, elem_id="top-coins", max_height=420,
+                            wrap=True)
         with gr.Column(scale=2, min_width=280):
-            fg_head = gr.HTML(section("Fear & Greed", [LOADING]))
+            fg_head = gr.HTML(section("Fear & Greed", [LOADING]), elem_id="fear-greed-head")
             fear_greed = gr.Plot(figures.empty_figure(LOADING, "Fear & Greed index", 280),
                                  show_label=False, elem_id="fear-greed")
+    top_timer = gr.Timer(MarketService.fresh_for_s("top"))
+    fg_timer = gr.Timer(MarketService.fresh_for_s("fear_greed"))
 
-    def refresh_watchlist():
-        return watchlist_view(service, symbols)
+    def refresh_watchlist(show_all):
+        return watchlist_view(service, symbols, show_all)
 
     def refresh_chart(sym, iv, n):
-        return (*chart_view(service, sym, iv, n), venues_view(service, sym))
+        return (*chart_view(service, sym, iv, n), venues_view(service, sym),
+                gr.Timer(MarketService.fresh_for_s("candles", iv if iv in INTERVALS else None)))
+
+    def load_chart(n, request: gr.Request):
+        """First chart of the page: the one a shared link asks for (?symbol=ETH&interval=4h)."""
+        sym, iv = link_choice(dict(request.query_params) if request else {})
+        return (sym, iv, *refresh_chart(sym, iv, n))
 
     def chart_from_row(iv, n, evt: gr.SelectData):
         row = evt.row_value or []
         sym = str(row[0]) if row else ""
         if not sym.isalnum():          # the "Loading…" or error placeholder row
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        return (sym, *chart_view(service, sym, iv, n), venues_view(service, sym))
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return (sym, *refresh_chart(sym, iv, n))
 
-    def refresh_market():
-        return (*top_view(service), *fear_greed_view(service))
+    def refresh_top(show_all):
+        return top_view(service, show_all)
 
-    market_outputs = [top, top_head, fear_greed, fg_head]
-    demo.load(refresh_watchlist, None, [watch, watch_head], **READ)
-    demo.load(refresh_chart, [symbol, interval, limit], [chart, chart_head, venues], **READ)
-    demo.load(refresh_market, None, market_outputs, **READ)
-    timer.tick(refresh_watchlist, None, [watch, watch_head], **READ)
+    def refresh_fear_greed():
+        return fear_greed_view(service)
+
+    chart_outputs = [chart, chart_head, venues, chart_timer]
+    demo.load(refresh_watchlist, watch_all, [watch, watch_head], js=WIDE_SCREEN_JS, **READ)
+    demo.load(load_chart, [limit], [symbol, interval, *chart_outputs], **READ)
+    demo.load(refresh_top, top_all, [top, top_head], js=WIDE_SCREEN_JS, **READ)
+    demo.load(refresh_fear_greed, None, [fear_greed, fg_head], **READ)
+    timer.tick(refresh_watchlist, watch_all, [watch, watch_head], **READ)
+    chart_timer.tick(refresh_chart, [symbol, interval, limit], chart_outputs, **READ)
+    top_timer.tick(refresh_top, top_all, [top, top_head], **READ)
+    fg_timer.tick(refresh_fear_greed, None, [fear_greed, fg_head], **READ)
+    watch_all.input(refresh_watchlist, watch_all, [watch, watch_head], **READ)
+    top_all.input(refresh_top, top_all, [top, top_head], **READ)
     gr.on([show.click, symbol.submit, interval.input, limit.submit], refresh_chart,
-          [symbol, interval, limit], [chart, chart_head, venues], **READ)
-    watch.select(chart_from_row, [interval, limit], [symbol, chart, chart_head, venues], **READ)
-    return {"timer": timer, "timer_follows_tab": True,
-            "on_select": [(refresh_watchlist, None, [watch, watch_head]),
-                          (refresh_market, None, market_outputs)],
-            "watchlist": watch, "chart": chart, "venues": venues, "top": top,
-            "fear_greed": fear_greed}
+          [symbol, interval, limit], chart_outputs, **READ)
+    watch.select(chart_from_row, [interval, limit], [symbol, *chart_outputs], **READ)
+    gr.on([symbol.change, interval.change], None, [symbol, interval], None,
+          js=URL_FOLLOWS_CHART, **PRIVATE)
+    return {"timers": [timer, chart_timer, top_timer, fg_timer], "timer_follows_tab": True,
+            "on_select": [(refresh_watchlist, watch_all, [watch, watch_head]),
+                          (refresh_top, top_all, [top, top_head]),
+                          (refresh_fear_greed, None, [fear_greed, fg_head])],
+            "show_all": [watch_all, top_all], "watchlist": watch, "chart": chart,
+            "venues": venues, "top": top, "fear_greed": fear_greed, "symbol": symbol,
+            "interval": interval}

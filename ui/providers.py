@@ -11,7 +11,8 @@ from routing.service import MarketService
 
 from . import figures, tables
 from . import formatting as fmt
-from .common import LOADING, READ, attempt, esc, message, section
+from .common import (LOADING, READ, WIDE_SCREEN_JS, attempt, esc, message, new_table, section,
+                     show_all_box, table)
 
 REFRESH_EVERY_S = 5.0
 WINDOW_MINUTES = 60
@@ -25,14 +26,16 @@ def summary_cards(stats: list[dict], performance: dict) -> str:
     """A row of headline numbers above the charts."""
     enabled = [p for p in stats if p.get("enabled", True) and p.get("state") != "disabled"]
     online = sum(p.get("state") == "online" for p in enabled)
-    limited = [p.get("label") or p["name"] for p in enabled
-               if p.get("state") in ("rate_limited", "down")]
-    waiting = [p.get("label") or p["name"] for p in enabled if p.get("state") == "cooldown"]
-    notes = ([f"{', '.join(limited)} cooling down"] if limited else []) + \
-        ([f"{', '.join(waiting)} out of budget"] if waiting else [])
+    idle = sum(p.get("state") == "idle" for p in enabled)
+    by_state: dict[str, list[str]] = {}
+    for p in enabled:
+        by_state.setdefault(p.get("state_label") or str(p.get("state")), []).append(
+            p.get("label") or p["name"])
+    notes = [f"{', '.join(names)} {word}" for word, names in by_state.items()
+             if word not in ("online", "idle")]
     cards = [
         ("Providers online", f"{online} / {len(enabled)}",
-         f"{len(stats) - len(enabled)} disabled" if len(stats) > len(enabled) else "all enabled"),
+         "; ".join(notes) or (f"{idle} not used yet" if idle else "no problems")),
         ("Upstream calls", fmt.integer(sum(p.get("upstream_calls") or 0 for p in stats)),
          _plural(sum(1 for p in stats if p.get("upstream_calls")), "provider") + " used"),
         ("Cache hit rate", fmt.pct(performance.get("cache_hit_rate"), signed=False, ratio=True),
@@ -40,7 +43,8 @@ def summary_cards(stats: list[dict], performance: dict) -> str:
         ("Upstream / request", f"{performance.get('upstream_per_request') or 0:.2f}",
          f"avg answer {fmt.ms(performance.get('avg_response_ms'))}"),
         ("Rate-limit answers", fmt.integer(sum(p.get("rate_limit_hits") or 0 for p in stats)),
-         "; ".join(notes) or "none cooling down"),
+         f"{len(stats) - len(enabled)} providers disabled" if len(stats) > len(enabled)
+         else "all providers enabled"),
         ("Outliers", fmt.integer(sum(p.get("outliers") or 0 for p in stats)),
          ", ".join(f"{p.get('label') or p['name']} {p['outliers']}" for p in stats
                    if p.get("outliers")) or "every quote agreed with the other venues"),
@@ -52,13 +56,14 @@ def summary_cards(stats: list[dict], performance: dict) -> str:
     return f'<div class="stat-cards">{body}</div>'
 
 
-def providers_view(service: MarketService):
-    """(cards, share figure, time-series figure, table, meta) for the tab's outputs."""
+def providers_view(service: MarketService, show_all: bool = True):
+    """(cards, share figure, time-series figure, table, meta) for the tab's outputs; the table
+    shows its key columns only unless `show_all`."""
     stats, error = attempt(service.provider_stats)
     if error:
         empty = figures.empty_figure("Provider statistics unavailable")
-        return (message(error, "error"), empty, empty,
-                tables.placeholder(tables.PROVIDER_COLUMNS, "unavailable"),
+        unavailable = tables.placeholder(tables.PROVIDER_COLUMNS, "unavailable")
+        return (message(error, "error"), empty, empty, table(unavailable, show_all, True),
                 section("Providers", error=error))
     traffic, _ = attempt(service.traffic)
     performance = (traffic or {}).get("totals") or {}
@@ -68,7 +73,7 @@ def providers_view(service: MarketService):
     return (summary_cards(stats, performance),
             figures.provider_share(stats, colors),
             figures.calls_timeseries(series or [], colors, labels, WINDOW_MINUTES),
-            tables.styled(tables.providers(stats)),
+            table(tables.providers(stats), show_all, True),
             section("Providers", [f"updated {fmt.clock(time.time())}",
                                   f"refreshes every {REFRESH_EVERY_S:.0f} s while this tab is open",
                                   "share = part of all real upstream calls"]))
@@ -83,19 +88,18 @@ def build(demo: gr.Blocks, service: MarketService) -> dict[str, Any]:
         series = gr.Plot(figures.empty_figure(LOADING, "Upstream calls per minute", 380),
                          show_label=False, elem_id="provider-series", scale=3, min_width=420)
     head = gr.HTML(section("Providers", [LOADING]))
-    table = gr.Dataframe(tables.placeholder(tables.PROVIDER_COLUMNS, LOADING), interactive=False,
-                         show_label=False, elem_id="provider-table", wrap=True,
-                         elem_classes=["compact-table"], max_height=820, pinned_columns=1,
-                         column_widths=["13%", "10%", "7%", "6%", "10%", "8%", "7%", "11%", "9%",
-                                        "19%"])
+    show_all = show_all_box("provider-table-all")
+    grid = new_table(tables.PROVIDER_COLUMNS, elem_id="provider-table", wrap=True,
+                     max_height=820)
     timer = gr.Timer(REFRESH_EVERY_S, active=False)
 
-    outputs = [cards, share, series, table, head]
+    outputs = [cards, share, series, grid, head]
 
-    def refresh():
-        return providers_view(service)
+    def refresh(all_columns):
+        return providers_view(service, all_columns)
 
-    demo.load(refresh, None, outputs, **READ)
-    timer.tick(refresh, None, outputs, **READ)
-    return {"timer": timer, "timer_follows_tab": True, "on_select": [(refresh, None, outputs)],
-            "table": table, "share": share, "series": series}
+    demo.load(refresh, show_all, outputs, js=WIDE_SCREEN_JS, **READ)
+    timer.tick(refresh, show_all, outputs, **READ)
+    show_all.input(refresh, show_all, outputs, **READ)
+    return {"timers": [timer], "timer_follows_tab": True, "on_select": [(refresh, show_all, outputs)],
+            "show_all": [show_all], "table": grid, "share": share, "series": series}

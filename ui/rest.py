@@ -315,15 +315,18 @@ def mount(app: FastAPI, service, sentiment) -> ServingStats:
         providers = service.provider_stats()
         enabled = [p for p in providers if p.get("state") != "disabled"]
         online = [p for p in enabled if p.get("state") == "online"]
+        # "idle" (not called yet) is no known problem: it counts as available
+        available = [p for p in enabled if p.get("state") in ("online", "idle")]
         model = sentiment.status()
         now = time.time()
         return {
-            # healthy while at least half the enabled providers are online
-            "status": ("healthy" if 2 * len(online) >= len(enabled) else
-                       "degraded" if online else "unhealthy"),
+            # healthy while at least half the enabled providers are available
+            "status": ("healthy" if 2 * len(available) >= len(enabled) else
+                       "degraded" if available else "unhealthy"),
             "timestamp": round(now, 3),
             "uptime_s": round(now - service.started_at, 1),
             "providers_online": len(online),
+            "providers_idle": len(available) - len(online),
             "providers_enabled": len(enabled),
             "providers_answered": sum(1 for p in enabled if p.get("last_success")),
             "model": {"state": model.get("state"), "engine": model.get("engine")},

@@ -35,47 +35,41 @@ GREEN, AMBER, RED, GREY, BLUE = "#16a34a", "#eab308", "#dc2626", "#64748b", "#63
 
 
 def provider_line(p: dict, now: float | None = None) -> str:
-    """One provider: a state dot (🟢 🟡 🟠 🔴 ⚫ of the old drawer), the name and its headline
-    number, then latency | success | last seen, or why it is unavailable."""
+    """One provider: a state dot, the name and its headline (latency when online, else the state
+    in words), then the backend's own sentence about that state. Nothing is re-derived here: the
+    state, reason and success rate are the ones /api/system/status and /provider_stats show."""
     state = p.get("status") or "unknown"
     name = p.get("label") or p.get("name", "?")
-    reason = fmt.plain(p.get("reason") or p.get("error") or "", 140)
-    error = fmt.plain(p.get("error") or "", 100)
-    until = p.get("cached_until")
+    word = p.get("state_label") or state.replace("_", " ")
+    reason = fmt.plain(p.get("reason") or "", 160)
     rate = p.get("success_rate")
-    success = f"Success: {rate:.0f}%" if rate is not None else "Success: —"
-    last = f"Last: {fmt.ago(p.get('last_check'), now)}"
-    if state == "rate_limited":
-        code = p.get("status_code")
-        head = f"Rate limited ({code})" if code in (429, 418) else "Rate limited"
-        detail = (f"Cooldown until {fmt.clock(until)}" if until else "Cooling down") + \
-            (f" | {error}" if error else "")
-    elif state == "down":
-        head = "Down"
-        detail = (f"Breaker open until {fmt.clock(until)}" if until else "Breaker open") + \
-            (f" | {error or reason}" if error or reason else "")
-    elif state == "cooldown":
-        head = "Budget spent"
-        detail = reason or "waiting for its request budget to refill"
-    elif state == "disabled":
-        head = "Disabled"
-        detail = reason or "not enabled"
-    elif p.get("last_check") is None and p.get("response_time_ms") is None:
-        head = "Ready"
-        detail = "no calls yet"
-    else:
+    if state == "online":
         head = fmt.ms(p.get("response_time_ms"))
-        detail = f"{success} | {last}"
-        if state == "degraded" and error:
-            detail += f" | {error}"
+        calls = p.get("recent_calls") or 0
+        success = (f"{rate:.0f}% of {_plural(calls, 'recent call')}" if rate is not None
+                   else fmt.DASH)
+        detail = f"Success: {success} | Last: {fmt.ago(p.get('last_check'), now)}"
+    else:
+        head = word[:1].upper() + word[1:]
+        code = p.get("status_code")
+        if state == "rate_limited" and code in (429, 418, 403):
+            head += f" ({code})"
+        detail = reason
+    errors = p.get("errors_last_hour") or 0
+    if errors:
+        detail += f" | {_plural(errors, 'error')} in the last hour"
     if p.get("outliers"):
         detail += f" | Outliers: {p['outliers']}"
     colour = fmt.STATE_COLOR.get(state, GREY)
     return (f'<div class="drawer-provider" data-state="{esc(state)}">'
-            f'{_dot(colour, state.replace("_", " "))}'
+            f'{_dot(colour, word)}'
             f'<span class="drawer-name">{esc(name)}</span>'
             f'<span class="drawer-head-value">{esc(head)}</span>'
             f'<span class="drawer-sub">{esc(detail)}</span></div>')
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def providers_section(status: dict) -> str:
@@ -154,9 +148,11 @@ def cache_section(status: dict) -> str:
 def errors_section(status: dict) -> str:
     errors = status.get("error_details") or []
     if not errors:
-        return '<div class="drawer-empty">No recent errors (last hour)</div>'
+        return '<div class="drawer-empty">No provider errors in the last hour</div>'
     now = status.get("timestamp")
-    out = []
+    total = sum(e.get("count") or 0 for e in errors)
+    out = [f'<div class="drawer-empty">{_plural(total, "provider error")} in the last hour'
+           f'</div>']
     for e in errors[:12]:
         out.append(
             f'<div class="drawer-error"><div><b>{esc(e.get("provider", "?"))}</b>: '
@@ -174,24 +170,33 @@ def performance_section(status: dict) -> str:
     fastest = perf.get("fastest_provider")
     return "".join([
         _kv("Avg response", fmt.ms(perf.get("avg_response_ms"))),
-        _kv("Fastest", f"{fastest} ({fmt.ms(perf.get('fastest_time_ms'))})" if fastest
-            else fmt.DASH),
+        _kv("Fastest (answering)", f"{fastest} ({fmt.ms(perf.get('fastest_time_ms'))})"
+            if fastest else "none answered recently"),
         _kv("Cache hit", fmt.pct(perf.get("cache_hit_rate"), signed=False, ratio=True)),
         _kv("Upstream calls / request", f"{perf.get('upstream_per_request') or 0:.2f}"),
-        _kv("Requests / upstream / errors",
+        _kv("User requests / upstream calls",
             f"{fmt.integer(perf.get('requests') or 0)} / "
-            f"{fmt.integer(perf.get('upstream_calls') or 0)} / "
-            f"{fmt.integer(perf.get('errors') or 0)}"),
+            f"{fmt.integer(perf.get('upstream_calls') or 0)}"),
+        _kv("User requests that failed", fmt.integer(perf.get("errors") or 0)),
+        _kv("Provider errors (last hour)", fmt.integer(perf.get("provider_errors_last_hour")
+                                                       or 0)),
     ])
 
 
 def overall_html(status: dict) -> str:
+    """The banner: the backend's verdict over all providers and its one sentence."""
     health = status.get("overall_health") or "offline"
     kind, text = HEALTH_BADGE.get(health, ("muted", health))
     enabled = [p for p in status.get("providers_detailed") or [] if p.get("status") != "disabled"]
     up = sum(p.get("status") == "online" for p in enabled)
+    idle = sum(p.get("status") == "idle" for p in enabled)
+    summary = status.get("overall_summary") or ""
+    note = f"{up} of {len(enabled)} providers online" + (f", {idle} not used yet" if idle else "")
     return (f'<div class="drawer-overall"><span class="badge badge-{kind}">{esc(text)}</span>'
-            f'<span class="ui-meta">{up} of {len(enabled)} providers online</span></div>')
+            f'<span class="ui-meta">{esc(note)}</span>'
+            + (f'<div class="drawer-summary">{esc(summary)}</div>'
+               if summary and health != "online" else "")
+            + '</div>')
 
 
 def drawer_view(service: MarketService) -> tuple[str, ...]:
