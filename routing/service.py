@@ -169,7 +169,9 @@ class MarketService:
                 "upstream_per_request": totals["upstream_per_request"],
                 "requests": totals["requests"], "cache_hits": totals["cache_hits"],
                 "upstream_calls": totals["upstream_calls"],
-                "errors": totals["errors"],
+                "errors": totals["errors"], "hedges": totals["hedges"],
+                "hedges_by_provider": {p["name"]: p["hedges"] for p in providers
+                                       if p.get("hedges")},
             },
             "timestamp": round(now, 3),
         }
