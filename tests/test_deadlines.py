@@ -163,6 +163,9 @@ def test_fault_matrix(make_router, sim, fault, scope):
 
 # -- over the app's REST -------------------------------------------------------------------------
 
+CALLS = 48
+
+
 @pytest.fixture
 def slow_app(sim_server, tmp_path, app_launcher):
     server = app_launcher(sim_server, tmp_path, extra_env={"ROUTER_DEADLINE_S": str(DEADLINE_S)})
@@ -171,8 +174,9 @@ def slow_app(sim_server, tmp_path, app_launcher):
 
 
 def test_rest_answers_503_by_the_deadline_and_health_stays_up(slow_app, sim):
-    """Every provider hanging: eight batch calls at once end in 503 + Retry-After by the
-    deadline, and /api/health answers while they are still in flight."""
+    """Every provider hanging: 48 batch calls at once (more than the 40 worker threads that
+    serve sync routes) end in 503 + Retry-After by the deadline, and /api/health answers while
+    they are still in flight."""
     for name in sim.servers:
         sim.set_fault(name, "timeout", seconds=HANG_S)
     results: list[tuple[int, str | None, float]] = []
@@ -187,10 +191,10 @@ def test_rest_answers_503_by_the_deadline_and_health_stays_up(slow_app, sim):
         with lock:
             results.append((resp.status_code, resp.headers.get("Retry-After"),
                             time.monotonic() - start))
-            if len(results) == 8:
+            if len(results) == CALLS:
                 done.set()
 
-    threads = [threading.Thread(target=ask, args=(i,)) for i in range(8)]
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(CALLS)]
     for t in threads:
         t.start()
     time.sleep(0.3)                            # let them reach the router
@@ -199,7 +203,9 @@ def test_rest_answers_503_by_the_deadline_and_health_stays_up(slow_app, sim):
     for t in threads:
         t.join()
     assert health.status_code == 200 and answered_while_busy
-    assert len(results) == 8
+    assert len(results) == CALLS
     for status, retry_after, took in results:
         assert status == 503 and retry_after is not None and int(retry_after) >= 1
-        assert took <= DEADLINE_S + SLACK_S, f"{took:.1f} s"
+    # queued behind the 40 threads, the last ones may wait for a first wave to end: two
+    # deadlines at most, never one per coin
+    assert max(took for *_, took in results) <= 2 * DEADLINE_S + SLACK_S

@@ -218,8 +218,10 @@ def mount(app: FastAPI, service, sentiment) -> ServingStats:
         return service.system_status()
 
     @app.api_route("/api/health", methods=["GET", "HEAD"], tags=["system"])
-    def health() -> dict:
-        """Liveness plus a few measured facts; costs no upstream call."""
+    async def health() -> dict:
+        """Liveness plus a few measured facts; costs no upstream call. Async, so it runs on
+        the event loop and answers even while every worker thread waits on a slow provider
+        (it only reads in-memory counters, under locks never held across a fetch)."""
         providers = service.provider_stats()
         enabled = [p for p in providers if p.get("state") != "disabled"]
         online = [p for p in enabled if p.get("state") == "online"]
