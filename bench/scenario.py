@@ -282,9 +282,12 @@ def true_usd(market: Market, row: dict) -> tuple[float, float] | None:
     return row["price"] * rate, ref
 
 
-def truth_summary(timed: list[Timed], market: Market, skewed: str | None = None) -> dict:
+def truth_summary(timed: list[Timed], market: Market, skewed: str | None = None,
+                  skewed_since: float | None = None) -> dict:
     """How many price answers (single and batch rows) were more than 1 % off the true price,
-    the worst deviation, how many the skewed venue served, and the consensus statuses seen."""
+    the worst deviation, how many the skewed venue served from a fetch made after it began to
+    skew (`skewed_since`, perf_counter; a quote it gave before, still served from the cache
+    while refreshed, is an honest one), and the consensus statuses seen."""
     checked = off = from_skewed = 0
     worst = 0.0
     examples: list[dict] = []
@@ -299,7 +302,9 @@ def truth_summary(timed: list[Timed], market: Market, skewed: str | None = None)
             dev = abs(usd / ref - 1)
             worst = max(worst, dev)
             statuses[(row.get("consensus") or {}).get("status", "none")] += 1
-            if skewed and row.get("source") == skewed:
+            fetched = t.done - float(row.get("age_s") or 0.0)
+            if skewed and row.get("source") == skewed and (skewed_since is None
+                                                          or fetched >= skewed_since):
                 from_skewed += 1
             if dev > OFF_LIMIT:
                 off += 1
@@ -373,6 +378,7 @@ def run(cfg: Config, stop: threading.Event | None = None) -> dict:
             progress(f"skewed venue: {cfg.skew_venue} quotes every coin {cfg.skew_pct:g} % high; "
                      f"{cfg.skew_rate:g} single prices/s for {cfg.skew_seconds:g} s")
             sim.set_fault(cfg.skew_venue, "skew", pct=cfg.skew_pct)
+            skew_since = time.perf_counter()
             mark = time.monotonic()
             skew_plan = price_schedule(cfg.skew_rate, cfg.skew_seconds, cfg.seed + 1)
             skew_timed = run_open_loop([(r.due_s, r) for r in skew_plan],
@@ -419,7 +425,7 @@ def run(cfg: Config, stop: threading.Event | None = None) -> dict:
             "seconds": cfg.skew_seconds, "errors": skew_load["user_visible_errors"],
             "answer_sources": skew_load["answer_sources"],
             "latency_ms": skew_load["latency_ms"].get("all"),
-            "truth": truth_summary(skew_timed, market, cfg.skew_venue),
+            "truth": truth_summary(skew_timed, market, cfg.skew_venue, skew_since),
             "venue_state": skew_row.get("status"), "venue_reason": skew_row.get("reason"),
             "venue_outliers": skew_row.get("outliers", 0)}
     hang_load = summarize_load(hang_timed, len(hang_plan), phases["hang"])
