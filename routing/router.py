@@ -520,11 +520,14 @@ class Router:
                 return False
 
     def _hedge_delay(self, name: str) -> float:
-        """How long the pick gets before the next candidate is asked too: its recent p95."""
+        """How long the pick gets before the next candidate is asked too: its recent p95,
+        clamped to 0.3 .. 2 s, and never over a fifth of the deadline, so that several
+        candidates still fit in a short one."""
+        top = min(HEDGE_MAX_S, self.deadline_s / 5)
         p95 = self.metrics.latency_p95_ms(name)
         if p95 is None:
-            return HEDGE_MAX_S
-        return min(HEDGE_MAX_S, max(HEDGE_MIN_S, p95 / 1000.0))
+            return top
+        return min(top, max(min(HEDGE_MIN_S, top), p95 / 1000.0))
 
     def _snapshot_task(self, p: Provider, missing: list[str], deadline: float
                        ) -> tuple[int, dict[str, str]]:
