@@ -45,7 +45,9 @@ def test_price_answer(app_server):
     assert 0 < c["confidence"] < c["price"] * 0.001 and 0 <= c["spread_bps"] < 25
     assert 0.99 < c["usdt_usd"] < 1.01 and c["max_age_s"] == {"exchange": 60, "aggregator": 120}
     again = get(app_server, "/api/market/price", symbol="BTC").json()
-    assert again["cached"] is True and again["source"] == p["source"]
+    assert again["cached"] is True
+    if p["age_s"] < 5:      # fresh: the same answer; past 5 s it was refreshed behind meanwhile
+        assert (again["source"], again["price"]) == (p["source"], p["price"])
 
 
 @pytest.mark.parametrize("symbol,words", [("B$C", "not a ticker"), ("", "not a ticker"),
