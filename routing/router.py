@@ -314,7 +314,8 @@ class Router:
                 else:
                     self._refresh_failed[key] = self.clock()
                     log.warning("Background refresh of quote %s failed: %s", t,
-                                "; ".join(f"{k}: {v}" for k, v in reasons.items()))
+                                "; ".join(f"{k}: {v}" for k, v in reasons.items())
+                                or "no venue could be asked (all resting, tried or skipped)")
         except Exception:      # a bug here must not kill the refresh pool silently
             log.exception("Background refresh of %s crashed", ",".join(tickers))
             for t in tickers:
