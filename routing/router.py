@@ -110,6 +110,7 @@ class Router:
         self._refresh_mu = threading.Lock()
         self._refreshing: dict[str, Future] = {}      # quote key -> its background refresh
         self._refresh_failed: dict[str, float] = {}   # quote key -> when its refresh failed
+        self._inflight: set[Future] = set()           # provider fetches not finished yet
         self._consensus_memo: dict[str, tuple[tuple, cons.Consensus]] = {}
         self._rate_memo: tuple[tuple, float | None] = ((), None)
         self._outliers_booked: set[tuple[str, float]] = set()
@@ -293,6 +294,26 @@ class Router:
             for t in todo:
                 self._refreshing[f"{KIND_QUOTE}:{t}"] = future
 
+    def _submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        """A provider fetch into the pool, tracked until it ends (even after its caller left)."""
+        future = self._pool.submit(fn, *args)
+        with self._refresh_mu:
+            self._inflight.add(future)
+        future.add_done_callback(self._fetch_done)
+        return future
+
+    def _fetch_done(self, future: Future) -> None:
+        with self._refresh_mu:
+            self._inflight.discard(future)
+
+    def join_fetches(self, timeout: float | None = None) -> bool:
+        """Wait for provider fetches still running, late ones included (tests, shutdown); True
+        when none is left."""
+        with self._refresh_mu:
+            futures = set(self._inflight)
+        _, left = wait(futures, timeout=timeout)
+        return not left
+
     def join_refreshes(self, timeout: float | None = None) -> bool:
         """Wait for the background refreshes in flight (tests and shutdown); True when none is
         left."""
@@ -471,7 +492,7 @@ class Router:
                         pending = self._pending(tickers, out, preferred)
                         if not pending:
                             break
-                    group = self._pick_group(pending, tried, reasons)
+                    group = self._pick_group(pending, tried, reasons, hedge=bool(running))
                     if running:
                         group = group[:1]              # a hedge asks one more venue
                     if group:
@@ -481,8 +502,8 @@ class Router:
                                      ",".join(p.name for p in running.values()),
                                      ",".join(pending), group[0].name)
                         for p in group:
-                            running[self._pool.submit(self._snapshot_task, p, list(pending),
-                                                      dl.at)] = p
+                            running[self._submit(self._snapshot_task, p, list(pending),
+                                                 dl.at)] = p
                         tried.update(p.name for p in group)
                         preferred = [p.name for p in group] + preferred
                         hedge_at = time.monotonic() + self._hedge_delay(group[0].name)
@@ -620,7 +641,7 @@ class Router:
         return True
 
     def _pick_group(self, pending: dict[str, BookQuote | None], tried: set[str],
-                    reasons: dict[str, str]) -> list[Provider]:
+                    reasons: dict[str, str], hedge: bool = False) -> list[Provider]:
         """The rotation's pick for the pending tickers, plus (when the book is too thin to
         check its quote) up to MAX_GROUP - 1 more venues that add votes, a USD venue with a
         tether quote first when the book has no USDT/USD rate."""
@@ -633,7 +654,7 @@ class Router:
         # a ticker with an unchecked quote needs a venue that adds a vote, or nothing more
         cands = [p for p in cands if any(p.lists(t) and (u is None or self._adds_vote(p, t, now, []))
                                          for t, u in pending.items())]
-        order = self._order(KIND_QUOTE, cands, reasons)
+        order = self._order(KIND_QUOTE, cands, reasons, charge=not hedge)
         if not order:
             return []
         group = [order[0]]
@@ -776,8 +797,8 @@ class Router:
                     self.metrics.hedge(p.name)
                     log.info("HEDGE: %s slow for %s; asking %s too",
                              ",".join(q.name for q in running.values()), what, p.name)
-                running[self._pool.submit(self._fetch_task, p, kind, what, call, key, ttl,
-                                          dl.at)] = p
+                running[self._submit(self._fetch_task, p, kind, what, call, key, ttl,
+                                     dl.at)] = p
                 hedge_at = time.monotonic() + self._hedge_delay(p.name)
             if not running:
                 break
@@ -821,9 +842,11 @@ class Router:
         budget = max(0.05, h.budget.remaining() / h.budget.capacity)
         return p.weight * h.health_factor() * speed * budget
 
-    def _order(self, kind: str, candidates: list[Provider], reasons: dict[str, str]) -> list[Provider]:
+    def _order(self, kind: str, candidates: list[Provider], reasons: dict[str, str],
+               charge: bool = True) -> list[Provider]:
         """Available candidates: the SWRR pick first, then the rest by weight. Records why the
-        others are skipped."""
+        others are skipped. A hedge (`charge=False`) takes the best weight and leaves the
+        rotation's credits alone, so slow moments do not reorder the rotation."""
         now = self.clock()
         ready: dict[str, float] = {}
         for p in candidates:
@@ -837,6 +860,9 @@ class Router:
                 reasons[p.name] = why
         if not ready:
             return []
+        if not charge:
+            order = sorted(ready, key=lambda n: -ready[n])
+            return [self.providers[n] for n in order]
         with self._rr_lock:
             credit = self._rr.setdefault(kind, {})
             total = sum(ready.values())
