@@ -196,3 +196,35 @@ def in_process_quote(base_urls: dict[str, str], calls: int) -> dict:
 
 def _r(v: float | None) -> float | None:
     return None if v is None else round(v, 2)
+
+
+def hung_batches(sim, venues: list[str], sizes: tuple[int, ...], hang_s: float) -> dict:
+    """Batch latency with every quote venue hanging: a fresh in-process router (cold cache, so
+    nothing can be served from memory) asks for batches of `sizes` coins; each call should end
+    by the router's one deadline with a clear error, however many coins it names."""
+    from routing import NoProviderAvailable, build_router
+
+    from .workload import TICKER_POOL, top_tickers
+
+    tickers = top_tickers(TICKER_POOL)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-router-") as data_dir:
+        router = build_router(data_dir, env={**os.environ, **sim.base_urls})
+        try:
+            for name in venues:
+                sim.set_fault(name, "timeout", seconds=hang_s)
+            for n in sizes:
+                t = time.perf_counter()
+                try:
+                    answers, errors = router.get_quotes(tickers[:n])
+                    outcome = f"{len(answers)} answered, {len(errors)} errors"
+                except NoProviderAvailable as exc:
+                    outcome = f"NoProviderAvailable, retry after {exc.retry_after:.0f} s"
+                rows.append({"coins": n, "ms": round((time.perf_counter() - t) * 1000, 1),
+                             "outcome": outcome})
+        finally:
+            for name in venues:
+                sim.set_fault(name, None)
+            deadline_s = router.deadline_s
+            router.close()
+    return {"deadline_s": deadline_s, "hang_s": hang_s, "batches": rows}

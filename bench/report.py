@@ -13,6 +13,7 @@ from .clients import ERROR_KINDS
 from .scenario import BAD_INPUT_ACCEPTED
 
 TARGET_AVG_MS = 200.0
+TARGET_HANG_P95_MS = 2000.0      # user p95 while five of nine quote venues hang
 STRETCH_AVG_MS = 150.0
 MAX_COINGECKO_SHARE = 0.05          # the checklist asks < 10 %; the quote book allows 5 %
 MIN_CACHE_HIT_RATE = 0.95           # the checklist asks > 70 %
@@ -40,6 +41,25 @@ def machine_info() -> dict:
     return {"nproc": nproc, "cpu_model": model or platform.processor() or None,
             "python": platform.python_version(), "platform": platform.platform(),
             "loadavg_1_5_15": [round(x, 2) for x in load] if load else None}
+
+
+def _hang_targets(hang: dict | None) -> list[tuple]:
+    """The hanging-venues phase's targets: p95 within 2 s, no error, batches by the deadline."""
+    if not hang:
+        return []
+    p95 = (hang.get("latency_ms") or {}).get("p95")
+    n = f"{len(hang['venues'])} of {hang['of']}"
+    rows = [(f"User p95 with {n} quote venues hanging ≤ 2 s", "≤ 2,000 ms", _ms(p95),
+             p95 is not None and p95 <= TARGET_HANG_P95_MS),
+            (f"User-visible errors with {n} quote venues hanging", "0", hang["errors"],
+             hang["errors"] == 0)]
+    b = hang.get("batches_all_hanging") or {}
+    if b.get("batches"):
+        worst = max(row["ms"] for row in b["batches"])
+        limit = (b["deadline_s"] + 1.0) * 1000
+        rows.append(("Batch (2, 10, 50 coins) with every quote venue hanging ends by the "
+                     "deadline", f"≤ {_ms(limit)}", _ms(worst), worst <= limit))
+    return rows
 
 
 def judge_targets(report: dict) -> list[dict]:
@@ -75,6 +95,7 @@ def judge_targets(report: dict) -> list[dict]:
          skew["truth"]["off_by_more_than_1pct"] == 0),
         (f"Answers served by the skewed venue ({skew['venue']})", "0",
          skew["truth"]["served_by_skewed_venue"], skew["truth"]["served_by_skewed_venue"] == 0),
+        *_hang_targets(report.get("hang")),
         ("Average response < 200 ms (client-side, from scheduled time)", "< 200 ms",
          _ms(avg) + (f" (app's own average: {_ms(app_avg)})" if app_avg is not None else ""),
          avg is not None and avg < TARGET_AVG_MS),
@@ -248,6 +269,7 @@ def to_markdown(r: dict) -> str:
         "outliers counted.",
         "",
     ]
+    lines += _hang_lines(r.get("hang"))
     lines += _previous_rows(r)
     lines += [
         "## Baselines",
@@ -392,3 +414,40 @@ def write_report(report: dict, out: Path) -> dict[str, Path]:
             os.replace(tmp, path)
             written[f"{stem}.{ext}"] = path
     return written
+
+
+def _hang_lines(hang: dict | None) -> list[str]:
+    if not hang:
+        return []
+    lat, healthy = hang.get("latency_ms") or {}, hang.get("healthy_latency_ms") or {}
+    b = hang.get("batches_all_hanging") or {}
+    lines = [
+        "## Never late: hanging venues",
+        "",
+        f"{', '.join(hang['venues'])} ({len(hang['venues'])} of the {hang['of']} quote venues) "
+        f"held every answer (the simulator's `timeout` fault) while {hang['requests']} single "
+        f"prices were asked over {hang['seconds']:g} s; beside it the healthy load phase.",
+        "",
+        table(["Phase", "p50 (ms)", "p95 (ms)", "p99 (ms)", "max (ms)", "User-visible errors",
+               "Hedges"],
+              [["healthy load (all requests)", healthy.get("p50"), healthy.get("p95"),
+                healthy.get("p99"), healthy.get("max"), "see above",
+                hang.get("healthy_hedges")],
+               [f"{len(hang['venues'])} of {hang['of']} hanging (single prices)", lat.get("p50"),
+                lat.get("p95"), lat.get("p99"), lat.get("max"), hang["errors"],
+                hang["hedges"]]]),
+        "",
+        f"Hedges by provider during the run: {_cell(hang.get('hedges_by_provider') or {})}; "
+        f"answers by source while hanging: {_cell(hang['answer_sources'])}.",
+        "",
+    ]
+    if b.get("batches"):
+        lines += [
+            f"Every quote venue hanging ({b['hang_s']:g} s per answer), a cold in-process "
+            f"router with its {b['deadline_s']:g} s deadline:",
+            "",
+            table(["Coins in the batch", "Took (ms)", "Outcome"],
+                  [[row["coins"], row["ms"], row["outcome"]] for row in b["batches"]]),
+            "",
+        ]
+    return lines

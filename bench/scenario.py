@@ -5,7 +5,9 @@ while it boots, the two CoinGecko baselines (they measure 429s, not latency); a 
 candle series of the workload and one batch of the 50 coins, as a running Space has them);
 every simulated provider reset; the open-loop load; the app's and the simulator's counters read
 (differences over the load only); the skewed-venue phase (one venue quotes every coin 5 % high
-while single prices are asked); the serving floor; everything stopped.
+while single prices are asked); the hanging-venues phase (five of the nine quote venues hold
+every answer, the "timeout" fault, while single prices are asked); the serving floor; batch
+latency with every quote venue hanging (an in-process router, cold); everything stopped.
 
 Every price answer is checked against the truth: the simulated market is a pure function of
 (seed, coin, time), so the reference USD price at the answer's own timestamp is known here.
@@ -39,6 +41,8 @@ from .workload import (BAD_INPUT_EVERY, BATCH_SIZE, CANDLE_INTERVALS, CANDLE_LIM
 BAD_INPUT_ACCEPTED = "bad_input_accepted"      # deliberate bad input answered as if valid
 SIM_SEED = 0
 OFF_LIMIT = 0.01                               # an answer this far from the truth is wrong
+QUOTE_VENUES = ("binance", "coinbase", "kraken", "okx", "kucoin", "bybit", "coinpaprika",
+                "cryptocompare", "coingecko")
 
 
 @dataclass
@@ -57,13 +61,19 @@ class Config:
     skew_pct: float = 5.0
     skew_seconds: float = 40.0
     skew_rate: float = 5.0
+    hang_venues: tuple[str, ...] = ("binance", "okx", "kucoin", "bybit", "coinbase")
+    hang_s: float = 60.0                   # how long a hanging venue holds each answer
+    hang_seconds: float = 30.0
+    hang_rate: float = 5.0
+    hang_batches: tuple[int, ...] = (2, 10, 50)
     out: Path = field(default_factory=lambda: Path(__file__).resolve().parent / "results")
 
     @classmethod
     def quick_defaults(cls) -> dict:
         """About 30 s in all (most of it the app's start-up): same phases, fewer calls."""
         return {"rate": 10.0, "seconds": 15.0, "baseline_seconds": 5.0, "floor_calls": 50,
-                "floor_warmup": 10, "inprocess_calls": 2_000, "skew_seconds": 20.0}
+                "floor_warmup": 10, "inprocess_calls": 2_000, "skew_seconds": 20.0,
+                "hang_seconds": 15.0}
 
 
 def progress(message: str) -> None:
@@ -272,9 +282,12 @@ def true_usd(market: Market, row: dict) -> tuple[float, float] | None:
     return row["price"] * rate, ref
 
 
-def truth_summary(timed: list[Timed], market: Market, skewed: str | None = None) -> dict:
+def truth_summary(timed: list[Timed], market: Market, skewed: str | None = None,
+                  skewed_since: float | None = None) -> dict:
     """How many price answers (single and batch rows) were more than 1 % off the true price,
-    the worst deviation, how many the skewed venue served, and the consensus statuses seen."""
+    the worst deviation, how many the skewed venue served from a fetch made after it began to
+    skew (`skewed_since`, perf_counter; a quote it gave before, still served from the cache
+    while refreshed, is an honest one), and the consensus statuses seen."""
     checked = off = from_skewed = 0
     worst = 0.0
     examples: list[dict] = []
@@ -289,7 +302,9 @@ def truth_summary(timed: list[Timed], market: Market, skewed: str | None = None)
             dev = abs(usd / ref - 1)
             worst = max(worst, dev)
             statuses[(row.get("consensus") or {}).get("status", "none")] += 1
-            if skewed and row.get("source") == skewed:
+            fetched = t.done - float(row.get("age_s") or 0.0)
+            if skewed and row.get("source") == skewed and (skewed_since is None
+                                                          or fetched >= skewed_since):
                 from_skewed += 1
             if dev > OFF_LIMIT:
                 off += 1
@@ -363,6 +378,7 @@ def run(cfg: Config, stop: threading.Event | None = None) -> dict:
             progress(f"skewed venue: {cfg.skew_venue} quotes every coin {cfg.skew_pct:g} % high; "
                      f"{cfg.skew_rate:g} single prices/s for {cfg.skew_seconds:g} s")
             sim.set_fault(cfg.skew_venue, "skew", pct=cfg.skew_pct)
+            skew_since = time.perf_counter()
             mark = time.monotonic()
             skew_plan = price_schedule(cfg.skew_rate, cfg.skew_seconds, cfg.seed + 1)
             skew_timed = run_open_loop([(r.due_s, r) for r in skew_plan],
@@ -371,10 +387,30 @@ def run(cfg: Config, stop: threading.Event | None = None) -> dict:
             phases["skew"] = time.monotonic() - mark
             skew_status = fetch_status(app.base)
             sim.set_fault(cfg.skew_venue, None)
+            progress(f"hanging venues: {', '.join(cfg.hang_venues)} hold every answer "
+                     f"{cfg.hang_s:g} s; {cfg.hang_rate:g} single prices/s for "
+                     f"{cfg.hang_seconds:g} s")
+            for venue in cfg.hang_venues:
+                sim.set_fault(venue, "timeout", seconds=cfg.hang_s)
+            mark = time.monotonic()
+            hang_plan = price_schedule(cfg.hang_rate, cfg.hang_seconds, cfg.seed + 2)
+            hang_timed = run_open_loop([(r.due_s, r) for r in hang_plan],
+                                       lambda r, http: send(r, http, app.base, cfg.timeout_s),
+                                       cfg.threads, stop)
+            phases["hang"] = time.monotonic() - mark
+            hang_status = fetch_status(app.base)
+            for venue in cfg.hang_venues:
+                sim.set_fault(venue, None)
             progress(f"serving floor: {cfg.floor_calls} calls per probe, interleaved")
             mark = time.monotonic()
             floor = baselines.serving_floor(app.base, cfg.floor_calls, cfg.floor_warmup)
             phases["serving_floor"] = time.monotonic() - mark
+            progress(f"every quote venue hanging: batches of {cfg.hang_batches} coins, "
+                     "in-process router")
+            mark = time.monotonic()
+            batches = baselines.hung_batches(sim, list(QUOTE_VENUES), cfg.hang_batches,
+                                             cfg.hang_s)
+            phases["hung_batches"] = time.monotonic() - mark
         finally:
             for proc in (app, sim):
                 if proc is not None:
@@ -389,9 +425,21 @@ def run(cfg: Config, stop: threading.Event | None = None) -> dict:
             "seconds": cfg.skew_seconds, "errors": skew_load["user_visible_errors"],
             "answer_sources": skew_load["answer_sources"],
             "latency_ms": skew_load["latency_ms"].get("all"),
-            "truth": truth_summary(skew_timed, market, cfg.skew_venue),
+            "truth": truth_summary(skew_timed, market, cfg.skew_venue, skew_since),
             "venue_state": skew_row.get("status"), "venue_reason": skew_row.get("reason"),
             "venue_outliers": skew_row.get("outliers", 0)}
+    hang_load = summarize_load(hang_timed, len(hang_plan), phases["hang"])
+    hang = {"venues": list(cfg.hang_venues), "of": len(QUOTE_VENUES), "requests": len(hang_plan),
+            "seconds": cfg.hang_seconds, "errors": hang_load["user_visible_errors"],
+            "answer_sources": hang_load["answer_sources"],
+            "latency_ms": hang_load["latency_ms"].get("all"),
+            "hedges": (hang_status.get("performance", {}).get("hedges", 0)
+                       - skew_status.get("performance", {}).get("hedges", 0)),
+            "hedges_by_provider": hang_status.get("performance", {}).get("hedges_by_provider"),
+            "healthy_latency_ms": load["latency_ms"].get("all"),
+            "healthy_hedges": (status.get("performance", {}).get("hedges", 0)
+                               - before.get("performance", {}).get("hedges", 0)),
+            "batches_all_hanging": batches}
     return {
         "schema": 1,
         "quick": cfg.quick,
@@ -407,6 +455,7 @@ def run(cfg: Config, stop: threading.Event | None = None) -> dict:
         "load": load,
         "upstream": upstream_summary(status, sim_stats, load["requests_sent"], before),
         "skew": skew,
+        "hang": hang,
         "warm_up_requests": warmed,
         "baselines": {"naive_coingecko": naive, "careful_single_provider": careful,
                       "serving_floor": floor, "in_process": in_process},

@@ -14,20 +14,25 @@ from .errors import InvalidInput, NoProviderAvailable
 from .metrics import Metrics
 from .persistence import Persistence
 from .quotebook import QuoteBook
-from .router import Answer, Router
+from .router import DEADLINE_S, STALE_WINDOW_S, Answer, Router
 from .session import build_session
 
 __all__ = ["Answer", "InvalidInput", "NoProviderAvailable", "Router", "build_router"]
 
 
 def build_router(data_dir: str | Path | None = None, env: dict[str, str] | None = None,
-                 *, deadline_s: float = 10.0, persist: bool = True,
+                 *, deadline_s: float | None = None, persist: bool = True,
                  clock: Callable[[], float] = time.time) -> Router:
     """One router per process: providers from the registry, filtered by `PROVIDERS` and by
     whether their API key is set; state under `DATA_DIR` (default ./data), or in memory when
     that is not usable (the status says why). `clock` (epoch seconds) is the one the router,
-    its answers and its quote book read; tests pass one they can step."""
+    its answers and its quote book read; tests pass one they can step. `deadline_s` (else
+    ROUTER_DEADLINE_S, else 10) bounds every user call; ROUTER_STALE_WINDOW_S (default 60) is
+    how old a quote may be served while it is refreshed."""
     env = dict(os.environ if env is None else env)
+    if deadline_s is None:
+        deadline_s = _seconds(env, "ROUTER_DEADLINE_S", DEADLINE_S)
+    stale_window_s = _seconds(env, "ROUTER_STALE_WINDOW_S", STALE_WINDOW_S)
     persistence = Persistence(Path(data_dir or env.get("DATA_DIR") or "./data")
                               if persist else None)
     session = build_session(persistence)
@@ -46,4 +51,18 @@ def build_router(data_dir: str | Path | None = None, env: dict[str, str] | None 
             base = env.get(f"{cls.env_prefix}_BASE_URL")
             providers.append(cls(http=None, base_url=base))  # http is set by the router
     return Router(providers, session, metrics, answers, disabled=disabled, deadline_s=deadline_s,
-                  book=book, clock=clock)
+                  stale_window_s=stale_window_s, book=book, clock=clock)
+
+
+def _seconds(env: dict[str, str], name: str, default: float) -> float:
+    """A positive number of seconds from the environment; a bad value is refused loudly."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not value > 0:
+        raise ValueError(f"{name} must be positive, got {raw!r}")
+    return value

@@ -43,6 +43,7 @@ class ProviderStats:
         self.http_cache_hits = 0      # answered from the HTTP cache, no network
         self.rate_limit_answers = 0   # 429 / ban / body-level rate limits the provider sent
         self.budget_skips = 0         # times our own budget said no
+        self.hedges = 0               # times it was asked because an earlier pick was slow
         self.latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)   # ms per upstream call
         self.last_success = 0.0
         self.last_error = ""
@@ -207,6 +208,17 @@ class Metrics:
         with self._lock:
             self._p(provider).budget_skips += 1
 
+    def hedge(self, provider: str) -> None:
+        """`provider` was asked too because the earlier pick had not answered in its p95."""
+        with self._lock:
+            self._p(provider).hedges += 1
+            self.totals["hedges"] += 1
+            self._dirty = True
+
+    def latency_p95_ms(self, provider: str) -> float | None:
+        with self._lock:
+            return percentile(list(self._p(provider).latencies), 0.95)
+
     # -- reading ------------------------------------------------------------------------------
     def provider_view(self, name: str) -> dict:
         """Lifetime counters and latencies of one provider (the recent verdict is status.assess's,
@@ -222,6 +234,7 @@ class Metrics:
                 "failures": dict(p.failures), "upstream_calls": p.upstream_calls,
                 "http_cache_hits": p.http_cache_hits,
                 "rate_limit_hits": p.rate_limit_answers, "budget_skips": p.budget_skips,
+                "hedges": p.hedges,
                 "success_rate_all": round(p.successes / attempts, 4) if attempts else None,
                 "latency_ms": {"avg": round(sum(lat) / len(lat), 1) if lat else None,
                                "p50": _r(percentile(lat, 0.5)), "p95": _r(percentile(lat, 0.95))},
@@ -240,7 +253,7 @@ class Metrics:
                 "upstream_calls": t["upstream_calls"],
                 "upstream_per_request": round(t["upstream_calls"] / req, 4) if req else 0.0,
                 "avg_response_ms": round(self.response_ms_sum / req, 2) if req else None,
-                "stale_answers": t["stale"], "errors": t["errors"],
+                "stale_answers": t["stale"], "errors": t["errors"], "hedges": t["hedges"],
                 "uptime_s": round(time.time() - self.started_at, 1),
             }
 

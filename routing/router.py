@@ -12,6 +12,15 @@ in proportion to their weights, deterministically, and a slow, failing or nearly
 is picked less. If it fails, the remaining candidates are tried by descending weight until one
 answers or the call's deadline passes.
 
+Never late: every user call has one deadline (ROUTER_DEADLINE_S, 10 s), batches included.
+Provider fetches run in a pool and the caller waits on them with a timeout, so when the deadline
+passes it returns at once (a stale answer, else NoProviderAvailable with Retry-After) even while
+a worker is still blocked in a socket read; that late answer still fills the cache and the book.
+Hedging: when the pick has not answered within its recent p95 latency (clamped to 0.3 .. 2 s),
+the next candidate is asked too and the first valid answer is served. Stale-while-revalidate: a
+quote past its 5 s freshness but younger than the stale window (60 s) is served at once with
+its real age while one background refresh per coin runs.
+
 Quotes go through the quote book: the picked venue answers with its whole snapshot, kept per
 (venue, coin), and a quote is served only once the other fresh venues confirm it (see
 `_fill_quotes` and routing/consensus.py). Every price answer carries that consensus.
@@ -19,9 +28,10 @@ Quotes go through the quote book: the picked venue answers with its whole snapsh
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
@@ -42,7 +52,10 @@ from .session import BudgetExhausted, ProviderHTTP, RoutedSession
 
 log = logging.getLogger("routing")
 
-DEADLINE_S = 10.0
+DEADLINE_S = 10.0             # one per user call, batches included (ROUTER_DEADLINE_S)
+STALE_WINDOW_S = 60.0         # a quote this old is served while refreshed (ROUTER_STALE_WINDOW_S)
+HEDGE_MIN_S, HEDGE_MAX_S = 0.3, 2.0   # the next candidate is asked after the pick's p95, clamped
+FETCH_WORKERS = 32            # provider fetches in flight at once, hung ones included
 # How long an answer is fresh in the router's own cache.
 ANSWER_TTL_S = {KIND_QUOTE: 5.0, KIND_TOP: 60.0, KIND_FEAR_GREED: 3600.0, KIND_NEWS: 300.0}
 CANDLE_TTL_S = {"1m": 10.0, "5m": 30.0, "15m": 60.0, "30m": 60.0, "1h": 120.0, "4h": 300.0,
@@ -51,6 +64,21 @@ CANDLE_FETCH_SIZES = (50, 100, 200, 300, 500)
 DISABLED_FOR_S = 600.0        # refused access (401/403/451): leave it alone for a while
 MAX_GROUP = 3                 # venues asked at once when the book is too thin to check a quote
 REFRESH_WAIT_S = 2.0          # a quote miss waits this long for a snapshot already in flight
+REFRESH_POLL_S = 0.05         # how often such a wait looks whether the book can answer already
+
+
+class _Deadline:
+    """A user call's deadline, on the router's clock and on the real one: whichever comes first
+    ends the call (a stepped test clock never lets a hung fetch hold a caller forever)."""
+
+    def __init__(self, clock: Callable[[], float], seconds: float):
+        self.clock = clock
+        self.seconds = seconds
+        self.at = clock() + seconds
+        self._real = time.monotonic() + seconds
+
+    def left(self) -> float:
+        return max(0.0, min(self.at - self.clock(), self._real - time.monotonic()))
 
 
 @dataclass(frozen=True)
@@ -68,8 +96,8 @@ class Answer:
 class Router:
     def __init__(self, providers: Iterable[Provider], session: RoutedSession, metrics: Metrics,
                  answers: AnswerStore, *, disabled: dict[str, str] | None = None,
-                 deadline_s: float = DEADLINE_S, book: QuoteBook | None = None,
-                 clock: Callable[[], float] = time.time):
+                 deadline_s: float = DEADLINE_S, stale_window_s: float = STALE_WINDOW_S,
+                 book: QuoteBook | None = None, clock: Callable[[], float] = time.time):
         """`clock` (epoch seconds) is read for every age, deadline, cooldown and breaker; give
         `answers` and `book` the same one. Tests inject a clock they can step."""
         self.clock = clock
@@ -78,12 +106,17 @@ class Router:
         self.answers = answers
         self.book = book if book is not None else QuoteBook(clock=clock)
         self._refresh_lock = threading.Lock()         # one quote snapshot round at a time
-        self._pool = ThreadPoolExecutor(max_workers=MAX_GROUP - 1,
-                                        thread_name_prefix="snapshot")
+        self._pool = ThreadPoolExecutor(max_workers=FETCH_WORKERS, thread_name_prefix="fetch")
+        self._bg = ThreadPoolExecutor(max_workers=4, thread_name_prefix="refresh")
+        self._refresh_mu = threading.Lock()
+        self._refreshing: dict[str, Future] = {}      # quote key -> its background refresh
+        self._refresh_failed: dict[str, float] = {}   # quote key -> when its refresh failed
+        self._inflight: set[Future] = set()           # provider fetches not finished yet
         self._consensus_memo: dict[str, tuple[tuple, cons.Consensus]] = {}
         self._rate_memo: tuple[tuple, float | None] = ((), None)
         self._outliers_booked: set[tuple[str, float]] = set()
         self.deadline_s = deadline_s
+        self.stale_window_s = stale_window_s
         self.providers: dict[str, Provider] = {}
         self.health: dict[str, ProviderHealth] = {}
         self.disabled = dict(disabled or {})          # name -> why (not enabled / no key)
@@ -139,61 +172,87 @@ class Router:
 
     # -- public API -----------------------------------------------------------------------------
     def get_quote(self, symbol: str) -> Answer:
-        """One coin's price: a fresh answer, else a quote from the book that the other venues
+        """One coin's price: a fresh answer, else one inside the stale window (served at once
+        while a background refresh runs), else a quote from the book that the other venues
         confirm, else a snapshot from the venue the rotation picks (see `_fill_quotes`)."""
         ticker = validate.symbol(symbol, self.known_symbols(KIND_QUOTE))
         key = f"{KIND_QUOTE}:{ticker}"
         ttl = ANSWER_TTL_S[KIND_QUOTE]
         start = time.perf_counter()
+        dl = _Deadline(self.clock, self.deadline_s)
         hit = self.answers.get(key)
         if hit is not None and hit.age(self.clock()) < ttl:
             return self._quote_hit(hit, ticker, start)
-        with self._key_lock(key):
+        if self._revalidating(hit):
+            self.refresh_in_background([ticker])
+            return self._quote_hit(hit, ticker, start,
+                                   stale=self._refresh_failed_since(hit, ticker))
+        lock = self._key_lock(key)
+        if not lock.acquire(timeout=dl.left()):
+            return self._quote_late(ticker, hit, start,
+                                    {"router": "another fetch of this coin is still in flight"})
+        try:
             hit = self.answers.get(key)
             if hit is not None and hit.age(self.clock()) < ttl:
                 return self._quote_hit(hit, ticker, start)
             self._tl.sends = self._tl.http_hits = 0
             reasons: dict[str, str] = {}
-            got = self._fill_quotes([ticker], self.clock() + self.deadline_s, reasons)
-            elapsed_ms = (time.perf_counter() - start) * 1000
+            got = self._fill_quotes([ticker], dl, reasons)
             if ticker in got:
                 answer = self._quote_answer(ticker, got[ticker], cached=self._tl.sends == 0)
-                self.metrics.user_request(elapsed_ms, cache_hit=answer.cached)
+                self.metrics.user_request((time.perf_counter() - start) * 1000,
+                                          cache_hit=answer.cached)
                 return answer
-            if hit is not None:
-                log.warning("Serving stale quote %s from %s (age %.0f s): %s", ticker,
-                            hit.source, hit.age(self.clock()),
-                            "; ".join(f"{k}: {v}" for k, v in reasons.items()))
-                self.metrics.user_request(elapsed_ms, cache_hit=True, stale=True)
-                return self._quote_stored(hit, ticker, cached=True, stale=True)
-            self.metrics.user_request(elapsed_ms, cache_hit=False, error=True)
-            raise NoProviderAvailable(f"quote {ticker}", reasons,
-                                      self._retry_after(self._quote_candidates(ticker)))
+            return self._quote_late(ticker, hit, start, reasons)
+        finally:
+            lock.release()
+
+    def _quote_late(self, ticker: str, hit: Stored | None, start: float,
+                    reasons: dict[str, str]) -> Answer:
+        """No venue answered in time: the last known quote marked stale, else a clear error."""
+        elapsed_ms = (time.perf_counter() - start) * 1000
+        if hit is not None:
+            log.warning("Serving stale quote %s from %s (age %.0f s): %s", ticker,
+                        hit.source, hit.age(self.clock()),
+                        "; ".join(f"{k}: {v}" for k, v in reasons.items()))
+            self.metrics.user_request(elapsed_ms, cache_hit=True, stale=True)
+            return self._quote_stored(hit, ticker, cached=True, stale=True)
+        self.metrics.user_request(elapsed_ms, cache_hit=False, error=True)
+        raise NoProviderAvailable(f"quote {ticker}", reasons,
+                                  self._retry_after(self._quote_candidates(ticker)))
 
     def get_quotes(self, symbols: Iterable[str] | str) -> tuple[dict[str, Answer], dict[str, str]]:
-        """Many quotes: fresh answers, then the book, then as few venue snapshots as cover the
-        rest. Returns (answers, errors per symbol); when not one symbol could be answered,
-        raises NoProviderAvailable."""
+        """Many quotes under one deadline: fresh answers, those inside the stale window (while
+        they are refreshed in the background), then the book, then as few venue snapshots as
+        cover the rest. Returns (answers, errors per symbol); when not one symbol could be
+        answered, raises NoProviderAvailable."""
         tickers = validate.symbols(symbols, self.known_symbols(KIND_QUOTE))
         start = time.perf_counter()
+        dl = _Deadline(self.clock, self.deadline_s)
         self._tl.sends = self._tl.http_hits = 0
         ttl = ANSWER_TTL_S[KIND_QUOTE]
         out: dict[str, Answer] = {}
         errors: dict[str, str] = {}
-        missing = []
+        missing, revalidate = [], []
         now = self.clock()
         for t in tickers:
             hit = self.answers.get(f"{KIND_QUOTE}:{t}")
             if hit is not None and hit.age(now) < ttl:
                 out[t] = self._quote_stored(hit, t, cached=True)
+            elif self._revalidating(hit):
+                out[t] = self._quote_stored(hit, t, cached=True,
+                                            stale=self._refresh_failed_since(hit, t))
+                revalidate.append(t)
             else:
                 missing.append(t)
         if out:
             log.info("Cache hit quotes %s", ",".join(out))
+        if revalidate:
+            self.refresh_in_background(revalidate)
         reasons: dict[str, str] = {}
         failure: NoProviderAvailable | None = None
         if missing:
-            got = self._fill_quotes(missing, self.clock() + self.deadline_s, reasons)
+            got = self._fill_quotes(missing, dl, reasons)
             for t, bq in got.items():
                 out[t] = self._quote_answer(t, bq, cached=bq.fetched_at < now)
             for t in missing:
@@ -205,7 +264,7 @@ class Router:
                     continue
                 failure = NoProviderAvailable(
                     f"quote {t}", {n: r for n, r in reasons.items()
-                                   if self.providers[n].lists(t)},
+                                   if n not in self.providers or self.providers[n].lists(t)},
                     self._retry_after(self._quote_candidates(t)))
                 errors[t] = str(failure)
         elapsed = (time.perf_counter() - start) * 1000
@@ -214,6 +273,79 @@ class Router:
         if failure is not None and not out:
             raise failure
         return {t: out[t] for t in tickers if t in out}, errors
+
+    # -- stale-while-revalidate -----------------------------------------------------------------
+    def _revalidating(self, hit: Stored | None) -> bool:
+        """Past its freshness but inside the stale window: served at once, refreshed behind."""
+        return hit is not None and hit.age(self.clock()) < self.stale_window_s
+
+    def _refresh_failed_since(self, hit: Stored, ticker: str) -> bool:
+        """`stale: true` is kept for a quote whose last refresh failed."""
+        failed = self._refresh_failed.get(f"{KIND_QUOTE}:{ticker}")
+        return failed is not None and failed >= hit.fetched_at
+
+    def refresh_in_background(self, tickers: list[str]) -> None:
+        """One background refresh per coin at a time (single flight); coins already being
+        refreshed are left to theirs."""
+        with self._refresh_mu:
+            todo = [t for t in tickers if f"{KIND_QUOTE}:{t}" not in self._refreshing]
+            if not todo:
+                return
+            future = self._bg.submit(self._refresh, todo)
+            for t in todo:
+                self._refreshing[f"{KIND_QUOTE}:{t}"] = future
+
+    def _submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        """A provider fetch into the pool, tracked until it ends (even after its caller left)."""
+        future = self._pool.submit(fn, *args)
+        with self._refresh_mu:
+            self._inflight.add(future)
+        future.add_done_callback(self._fetch_done)
+        return future
+
+    def _fetch_done(self, future: Future) -> None:
+        with self._refresh_mu:
+            self._inflight.discard(future)
+
+    def join_fetches(self, timeout: float | None = None) -> bool:
+        """Wait for provider fetches still running, late ones included (tests, shutdown); True
+        when none is left."""
+        with self._refresh_mu:
+            futures = set(self._inflight)
+        _, left = wait(futures, timeout=timeout)
+        return not left
+
+    def join_refreshes(self, timeout: float | None = None) -> bool:
+        """Wait for the background refreshes in flight (tests and shutdown); True when none is
+        left."""
+        with self._refresh_mu:
+            futures = set(self._refreshing.values())
+        _, left = wait(futures, timeout=timeout)
+        return not left
+
+    def _refresh(self, tickers: list[str]) -> None:
+        try:
+            self._tl.sends = self._tl.http_hits = 0
+            reasons: dict[str, str] = {}
+            got = self._fill_quotes(tickers, _Deadline(self.clock, self.deadline_s), reasons)
+            for t in tickers:
+                key = f"{KIND_QUOTE}:{t}"
+                if t in got:
+                    self._quote_answer(t, got[t], cached=False)
+                    self._refresh_failed.pop(key, None)
+                else:
+                    self._refresh_failed[key] = self.clock()
+                    log.warning("Background refresh of quote %s failed: %s", t,
+                                "; ".join(f"{k}: {v}" for k, v in reasons.items())
+                                or "no venue could be asked (all resting, tried or skipped)")
+        except Exception:      # a bug here must not kill the refresh pool silently
+            log.exception("Background refresh of %s crashed", ",".join(tickers))
+            for t in tickers:
+                self._refresh_failed[f"{KIND_QUOTE}:{t}"] = self.clock()
+        finally:
+            with self._refresh_mu:
+                for t in tickers:
+                    self._refreshing.pop(f"{KIND_QUOTE}:{t}", None)
 
     def consensus(self, ticker: str) -> cons.Consensus:
         """What the venues in the book say about one coin now (memoized per second and per
@@ -310,12 +442,13 @@ class Router:
         if symbol not in (None, "", "ALL", "all", "market"):
             ticker = validate.symbol(symbol, self.known_symbols(KIND_QUOTE))
         out: list[Answer] = []
+        dl = _Deadline(self.clock, self.deadline_s)      # one for all the feeds
         for p in self._supporting(KIND_NEWS):
             try:
                 out.append(self._serve(f"{KIND_NEWS}:{p.name}:{ticker or 'ALL'}",
                                        ANSWER_TTL_S[KIND_NEWS], f"news {ticker or 'market'}",
                                        KIND_NEWS, lambda p=p: [p],
-                                       lambda p: p.fetch_news(ticker, n)))
+                                       lambda p: p.fetch_news(ticker, n), dl=dl))
             except NoProviderAvailable:
                 continue
         if not out:
@@ -328,7 +461,7 @@ class Router:
         return [p for p in self.providers.values()
                 if p.supports(KIND_QUOTE) or p.supports(KIND_QUOTES)]
 
-    def _fill_quotes(self, tickers: list[str], deadline: float,
+    def _fill_quotes(self, tickers: list[str], dl: _Deadline,
                      reasons: dict[str, str]) -> dict[str, BookQuote]:
         """A quote per ticker that no other venue contradicts, from the book where one was
         fetched within the answer TTL, else from snapshots the rotation picks.
@@ -337,33 +470,101 @@ class Router:
         (`consensus.check`); an outlier is that venue's failure and the next one is tried. When
         fewer than two other votes make the check impossible (cold start, quiet spell, thin
         book), up to MAX_GROUP venues are asked at once. A quote that still cannot be checked
-        is served when no venue left could add a vote: the consensus status then says so."""
+        is served when no venue left could add a vote: the consensus status then says so.
+
+        Snapshots run in the pool; this thread only waits, never past the deadline. When the
+        pick has not answered within its hedge delay, the next venue is asked too; a snapshot
+        that lands after the call returned still fills the book."""
         out: dict[str, BookQuote] = {}
         tried: set[str] = set()
         preferred: list[str] = []
-        while True:
-            pending = self._pending(tickers, out, preferred)
-            if not pending or self.clock() >= deadline:
-                break
-            wait = max(0.0, min(REFRESH_WAIT_S, deadline - self.clock()))
-            locked = self._refresh_lock.acquire(timeout=wait)
-            try:
-                pending = self._pending(tickers, out, preferred)   # filled while we waited?
-                if not pending:
+        running: dict[Future, Provider] = {}
+        hedge_at = math.inf
+        sends = 0
+        locked = False
+        try:
+            while True:
+                pending = self._pending(tickers, out, preferred)
+                if not pending or dl.left() <= 0:
                     break
-                group = self._pick_group(pending, tried, reasons)
-                if not group:
-                    break
-                self._fetch_group(group, list(pending), deadline, reasons)
-            finally:
-                if locked:
-                    self._refresh_lock.release()
-            tried.update(p.name for p in group)
-            preferred = [p.name for p in group] + preferred
-        for t, unchecked in pending.items():       # nothing left to ask: what could not be checked
-            if unchecked is not None:
+                if not running or time.monotonic() >= hedge_at:
+                    if not locked and not running:
+                        locked = self._await_refresh(tickers, out, preferred, dl)
+                        pending = self._pending(tickers, out, preferred)
+                        if not pending:
+                            break
+                    group = self._pick_group(pending, tried, reasons, hedge=bool(running))
+                    if running:
+                        group = group[:1]              # a hedge asks one more venue
+                    if group:
+                        if running:
+                            self.metrics.hedge(group[0].name)
+                            log.info("HEDGE: %s slow for quotes %s; asking %s too",
+                                     ",".join(p.name for p in running.values()),
+                                     ",".join(pending), group[0].name)
+                        for p in group:
+                            running[self._submit(self._snapshot_task, p, list(pending),
+                                                 dl.at)] = p
+                        tried.update(p.name for p in group)
+                        preferred = [p.name for p in group] + preferred
+                        hedge_at = time.monotonic() + self._hedge_delay(group[0].name)
+                    elif not running:
+                        break
+                    else:
+                        hedge_at = math.inf
+                timeout = min(dl.left(), max(0.0, hedge_at - time.monotonic()))
+                done, _ = wait(running, timeout=timeout, return_when=FIRST_COMPLETED)
+                for f in done:
+                    running.pop(f)
+                    n, why = f.result()
+                    sends += n
+                    reasons.update(why)
+        finally:
+            if locked:
+                self._refresh_lock.release()
+        for p in running.values():
+            reasons.setdefault(p.name, f"no answer within the call's {dl.seconds:g} s deadline")
+        self._tl.sends = getattr(self._tl, "sends", 0) + sends
+        for t, unchecked in self._pending(tickers, out, preferred).items():
+            if unchecked is not None:      # nothing left to ask: what could not be checked
                 out[t] = unchecked
         return out
+
+    def _await_refresh(self, tickers: list[str], out: dict[str, BookQuote],
+                       preferred: list[str], dl: _Deadline) -> bool:
+        """Take the snapshot-round lock, so concurrent misses make one round; while another
+        round holds it, wait at most REFRESH_WAIT_S, and stop waiting once the book answers.
+        True when the lock was taken."""
+        until = time.monotonic() + min(REFRESH_WAIT_S, dl.left())
+        while True:
+            if self._refresh_lock.acquire(timeout=REFRESH_POLL_S):
+                return True
+            if time.monotonic() >= until or not self._pending(tickers, out, preferred):
+                return False
+
+    def _hedge_delay(self, name: str) -> float:
+        """How long the pick gets before the next candidate is asked too: its recent p95,
+        clamped to 0.3 .. 2 s, and never over a fifth of the deadline, so that several
+        candidates still fit in a short one."""
+        top = min(HEDGE_MAX_S, self.deadline_s / 5)
+        p95 = self.metrics.latency_p95_ms(name)
+        if p95 is None:
+            return top
+        return min(top, max(min(HEDGE_MIN_S, top), p95 / 1000.0))
+
+    def _snapshot_task(self, p: Provider, missing: list[str], deadline: float
+                       ) -> tuple[int, dict[str, str]]:
+        """One venue's snapshot into the book (in a pool thread): its upstream sends and, if
+        it failed, why. Runs to its end even after the caller gave up waiting."""
+        self._tl.sends = 0
+        reasons: dict[str, str] = {}
+        want = [t for t in missing if p.lists(t)]
+        what = f"quote{'s' if len(want) > 1 else ''} {','.join(want)}"
+        ok, quotes = self._attempt(p, KIND_QUOTE, what, lambda: self._snapshot(p, want),
+                                   deadline, reasons, ANSWER_TTL_S[KIND_QUOTE])
+        if ok and quotes:
+            self.book.put(p.name, quotes)
+        return self._tl.sends, reasons
 
     def _pending(self, tickers: list[str], out: dict[str, BookQuote],
                  preferred: list[str]) -> dict[str, BookQuote | None]:
@@ -441,7 +642,7 @@ class Router:
         return True
 
     def _pick_group(self, pending: dict[str, BookQuote | None], tried: set[str],
-                    reasons: dict[str, str]) -> list[Provider]:
+                    reasons: dict[str, str], hedge: bool = False) -> list[Provider]:
         """The rotation's pick for the pending tickers, plus (when the book is too thin to
         check its quote) up to MAX_GROUP - 1 more venues that add votes, a USD venue with a
         tether quote first when the book has no USDT/USD rate."""
@@ -454,7 +655,7 @@ class Router:
         # a ticker with an unchecked quote needs a venue that adds a vote, or nothing more
         cands = [p for p in cands if any(p.lists(t) and (u is None or self._adds_vote(p, t, now, []))
                                          for t, u in pending.items())]
-        order = self._order(KIND_QUOTE, cands, reasons)
+        order = self._order(KIND_QUOTE, cands, reasons, charge=not hedge)
         if not order:
             return []
         group = [order[0]]
@@ -476,27 +677,6 @@ class Router:
     def _resting(self, p: Provider, now: float) -> bool:
         """Its data cannot have changed since its last snapshot (CoinGecko: every 60 s)."""
         return p.refresh_s > 0 and now - self.book.last_fetch(p.name) < p.refresh_s
-
-    def _fetch_group(self, group: list[Provider], missing: list[str], deadline: float,
-                     reasons: dict[str, str]) -> None:
-        """Snapshots from every venue of the group at once (the first in this thread), into the
-        book. Upstream sends made in helper threads are added to this call's count."""
-        before = getattr(self._tl, "sends", 0)
-
-        def one(p: Provider) -> int:
-            self._tl.sends = 0
-            want = [t for t in missing if p.lists(t)]
-            what = f"quote{'s' if len(want) > 1 else ''} {','.join(want)}"
-            ok, quotes = self._attempt(p, KIND_QUOTE, what, lambda: self._snapshot(p, want),
-                                       deadline, reasons, ANSWER_TTL_S[KIND_QUOTE])
-            if ok and quotes:
-                self.book.put(p.name, quotes)
-            return self._tl.sends
-
-        futures = [self._pool.submit(one, p) for p in group[1:]]
-        sends = one(group[0])
-        sends += sum(f.result() for f in futures)
-        self._tl.sends = before + sends
 
     @staticmethod
     def _snapshot(p: Provider, want: list[str]) -> dict[str, Quote]:
@@ -530,11 +710,12 @@ class Router:
         return Answer(s.value, s.source, s.fetched_at, cached, stale,
                       round(s.age(self.clock()), 3), self.consensus(ticker))
 
-    def _quote_hit(self, hit: Stored, ticker: str, start: float) -> Answer:
+    def _quote_hit(self, hit: Stored, ticker: str, start: float, stale: bool = False) -> Answer:
         log.info("Cache hit quote %s (%s, age %.1f s)", ticker, hit.source,
                  hit.age(self.clock()))
-        answer = self._quote_stored(hit, ticker, cached=True)
-        self.metrics.user_request((time.perf_counter() - start) * 1000, cache_hit=True)
+        answer = self._quote_stored(hit, ticker, cached=True, stale=stale)
+        self.metrics.user_request((time.perf_counter() - start) * 1000, cache_hit=True,
+                                  stale=stale)
         return answer
 
     def _supporting(self, kind: str) -> list[Provider]:
@@ -553,44 +734,101 @@ class Router:
 
     def _serve(self, key: str, ttl: float, what: str, kind: str,
                candidates: Callable[[], list[Provider]], call: Callable[[Provider], Any], *,
-               enough: Callable[[Any], bool] | None = None, record: bool = True) -> Answer:
-        """Fresh cache, else one upstream fetch per key at a time, else stale, else a clear error.
-        `candidates` is only evaluated on a miss, so a hit stays cheap."""
+               enough: Callable[[Any], bool] | None = None, record: bool = True,
+               dl: _Deadline | None = None) -> Answer:
+        """Fresh cache, else one upstream fetch per key at a time (hedged, bounded by the
+        call's deadline), else stale, else a clear error. `candidates` is only evaluated on a
+        miss, so a hit stays cheap."""
         start = time.perf_counter()
+        dl = dl or _Deadline(self.clock, self.deadline_s)
         hit = self.answers.get(key)
         if _fresh(hit, self.clock(), ttl, enough):
             return self._hit(hit, what, start, record)
-        with self._key_lock(key):
-            hit = self.answers.get(key)
-            now = self.clock()
-            if _fresh(hit, now, ttl, enough):
-                return self._hit(hit, what, start, record)
-            self._tl.sends = self._tl.http_hits = 0
-            reasons: dict[str, str] = {}
-            deadline = now + self.deadline_s
-            providers = candidates()
-            for p in self._order(kind, providers, reasons):
-                ok, value = self._attempt(p, kind, what, lambda p=p: call(p), deadline, reasons,
-                                          ttl)
-                if ok:
-                    stored = self.answers.put(key, value, p.name)
-                    cached = self._tl.sends == 0
+        lock = self._key_lock(key)
+        reasons: dict[str, str] = {}
+        providers: list[Provider] = []
+        if lock.acquire(timeout=dl.left()):
+            try:
+                hit = self.answers.get(key)
+                if _fresh(hit, self.clock(), ttl, enough):
+                    return self._hit(hit, what, start, record)
+                self._tl.sends = self._tl.http_hits = 0
+                providers = candidates()
+                order = self._order(kind, providers, reasons)
+                won = self._race(order, kind, what, call, key, ttl, dl, reasons)
+                if won is not None:
+                    stored, sends = won
+                    cached = sends == 0
                     if record:
                         self.metrics.user_request((time.perf_counter() - start) * 1000,
                                                   cache_hit=cached)
                     return _answer(stored, self.clock(), cached=cached)
-            if hit is not None:
-                now = self.clock()
-                log.warning("Serving stale %s from %s (age %.0f s): %s", what, hit.source,
-                            hit.age(now), "; ".join(f"{k}: {v}" for k, v in reasons.items()))
-                if record:
-                    self.metrics.user_request((time.perf_counter() - start) * 1000,
-                                              cache_hit=True, stale=True)
-                return _answer(hit, now, cached=True, stale=True)
+            finally:
+                lock.release()
+        else:
+            reasons["router"] = f"another fetch of {what} is still in flight"
+        if hit is not None:
+            now = self.clock()
+            log.warning("Serving stale %s from %s (age %.0f s): %s", what, hit.source,
+                        hit.age(now), "; ".join(f"{k}: {v}" for k, v in reasons.items()))
             if record:
-                self.metrics.user_request((time.perf_counter() - start) * 1000, cache_hit=False,
-                                          error=True)
-            raise NoProviderAvailable(what, reasons, self._retry_after(providers))
+                self.metrics.user_request((time.perf_counter() - start) * 1000,
+                                          cache_hit=True, stale=True)
+            return _answer(hit, now, cached=True, stale=True)
+        if record:
+            self.metrics.user_request((time.perf_counter() - start) * 1000, cache_hit=False,
+                                      error=True)
+        raise NoProviderAvailable(what, reasons, self._retry_after(providers or candidates()))
+
+    def _race(self, order: list[Provider], kind: str, what: str,
+              call: Callable[[Provider], Any], key: str, ttl: float, dl: _Deadline,
+              reasons: dict[str, str]) -> tuple[Stored, int] | None:
+        """Ask the providers in order, each in the pool: the next one when the previous failed
+        or has not answered within its hedge delay. Returns the first valid answer (already
+        stored) and the upstream sends it took, or None when none came before the deadline.
+        An answer that lands later is stored all the same."""
+        running: dict[Future, Provider] = {}
+        queue = list(order)
+        hedge_at = math.inf
+        sends = 0
+        while dl.left() > 0:
+            if queue and (not running or time.monotonic() >= hedge_at):
+                p = queue.pop(0)
+                if running:
+                    self.metrics.hedge(p.name)
+                    log.info("HEDGE: %s slow for %s; asking %s too",
+                             ",".join(q.name for q in running.values()), what, p.name)
+                running[self._submit(self._fetch_task, p, kind, what, call, key, ttl,
+                                     dl.at)] = p
+                hedge_at = time.monotonic() + self._hedge_delay(p.name)
+            if not running:
+                break
+            timeout = dl.left()
+            if queue:
+                timeout = min(timeout, max(0.0, hedge_at - time.monotonic()))
+            done, _ = wait(running, timeout=timeout, return_when=FIRST_COMPLETED)
+            for f in done:
+                running.pop(f)
+                stored, n, why = f.result()
+                sends += n
+                reasons.update(why)
+                if stored is not None:
+                    return stored, sends
+        for p in running.values():
+            reasons.setdefault(p.name, f"no answer within the call's {dl.seconds:g} s deadline")
+        for p in queue:
+            reasons.setdefault(p.name, "not tried: the call's deadline passed")
+        return None
+
+    def _fetch_task(self, p: Provider, kind: str, what: str, call: Callable[[Provider], Any],
+                    key: str, ttl: float, deadline: float
+                    ) -> tuple[Stored | None, int, dict[str, str]]:
+        """One provider's fetch (in a pool thread), stored when it succeeds, even late."""
+        self._tl.sends = 0
+        reasons: dict[str, str] = {}
+        ok, value = self._attempt(p, kind, what, lambda: call(p), deadline, reasons, ttl)
+        stored = self.answers.put(key, value, p.name) if ok else None
+        return stored, self._tl.sends, reasons
 
     def _hit(self, hit: Stored, what: str, start: float, record: bool) -> Answer:
         now = self.clock()
@@ -605,9 +843,11 @@ class Router:
         budget = max(0.05, h.budget.remaining() / h.budget.capacity)
         return p.weight * h.health_factor() * speed * budget
 
-    def _order(self, kind: str, candidates: list[Provider], reasons: dict[str, str]) -> list[Provider]:
+    def _order(self, kind: str, candidates: list[Provider], reasons: dict[str, str],
+               charge: bool = True) -> list[Provider]:
         """Available candidates: the SWRR pick first, then the rest by weight. Records why the
-        others are skipped."""
+        others are skipped. A hedge (`charge=False`) takes the best weight and leaves the
+        rotation's credits alone, so slow moments do not reorder the rotation."""
         now = self.clock()
         ready: dict[str, float] = {}
         for p in candidates:
@@ -621,6 +861,9 @@ class Router:
                 reasons[p.name] = why
         if not ready:
             return []
+        if not charge:
+            order = sorted(ready, key=lambda n: -ready[n])
+            return [self.providers[n] for n in order]
         with self._rr_lock:
             credit = self._rr.setdefault(kind, {})
             total = sum(ready.values())
@@ -752,7 +995,9 @@ class Router:
         return {"providers": rows, "errors": errors, "timestamp": now}
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False)
+        self.join_refreshes(timeout=self.deadline_s)
+        self._bg.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown(wait=False, cancel_futures=True)
         self.metrics.close()
         self.answers.close()
         self.book.close()

@@ -195,6 +195,9 @@ class MarketService:
                 "upstream_calls": totals["upstream_calls"],
                 "errors": totals["errors"],
                 "provider_errors_last_hour": len(snap["errors"]),
+                "hedges": totals["hedges"],
+                "hedges_by_provider": {p["name"]: p["hedges"] for p in providers
+                                       if p.get("hedges")},
             },
             "timestamp": round(now, 3),
         }

@@ -20,8 +20,10 @@ NINE = "binance,coinbase,kraken,okx,kucoin,bybit,coinpaprika,cryptocompare,coing
 def make_router(sim, tmp_path):
     made = []
 
-    def make(providers: str, clock=None):
+    def make(providers: str, clock=None, stale_window_s: float | None = None):
         env = {**os.environ, **sim.env(), "PROVIDERS": providers}
+        if stale_window_s is not None:
+            env["ROUTER_STALE_WINDOW_S"] = str(stale_window_s)
         router = build_router(tmp_path / f"data{len(made)}", env=env,
                               clock=clock or time.time)
         made.append(router)
@@ -65,7 +67,8 @@ def test_a_skewed_venue_is_caught_on_the_first_request_after_a_cold_start(make_r
 def test_a_skewed_venue_never_reaches_a_caller_as_the_rotation_moves(make_router, sim):
     clock = Clock()
     sim.set_fault("okx", "skew", pct=5)
-    router = make_router(NINE, clock)
+    # a stale window no longer than the 5 s freshness: every answer is the caller's own refresh
+    router = make_router(NINE, clock, stale_window_s=5)
     coins = ["BTC", "ETH", "SOL", "XRP", "ADA", "DOGE", "LINK", "LTC"]
     answers = []
     for i in range(36):                    # every answer a refresh: the rotation visits okx

@@ -47,10 +47,13 @@ def upstream_total(sim) -> int:
 # news 5 min.
 CANDLE_TTL = {"1m": 10, "5m": 30, "15m": 60, "30m": 60, "1h": 120, "4h": 300, "1d": 600,
               "1w": 900}
+QUOTES_FOR = [
+    ("quote", lambda r: [r.get_quote("BTC")]),
+    ("quotes batch", lambda r: list(r.get_quotes(["BTC", "ETH"])[0].values())),
+]
 FRESH_FOR = [
     # (what, seconds fresh, the call -> its answers, upstream calls one miss makes)
-    ("quote", 5, lambda r: [r.get_quote("BTC")], 1),
-    ("quotes batch", 5, lambda r: list(r.get_quotes(["BTC", "ETH"])[0].values()), 1),
+    *[(what, 5, call, 1) for what, call in QUOTES_FOR],
     *[(f"candles {iv}", ttl, lambda r, iv=iv: [r.get_candles("BTC", iv, 10)], 1)
       for iv, ttl in CANDLE_TTL.items()],
     ("top coins", 60, lambda r: [r.get_top_coins(10)], 1),
@@ -82,10 +85,64 @@ def test_answer_is_fresh_until_its_ttl_then_fetched_again(make_router, sim, what
     assert [a.age_s for a in fresh] == [pytest.approx(ttl - EPS, abs=1e-3)] * n
     assert [a.value for a in fresh] == [a.value for a in first]
 
+    if what in dict(QUOTES_FOR):
+        return              # past 5 s a quote is revalidated: see the stale-window test below
     clock.set(t0 + ttl + EPS)
     again = call(router)
     assert upstream_total(sim) - before == calls, f"{what} still served {EPS} s after expiry"
     assert [(a.cached, a.age_s) for a in again] == [(False, 0.0)] * n
+
+
+@pytest.mark.parametrize("what,call", QUOTES_FOR, ids=[c[0] for c in QUOTES_FOR])
+def test_quote_in_stale_window_is_served_at_once_and_refreshed_once_behind(make_router, sim,
+                                                                           what, call):
+    """README: past its 5 s freshness and younger than the stale window (60 s), a quote is
+    served at once with its real age while one background refresh runs; past the window the
+    caller waits for a fetch."""
+    clock = SteppedClock()
+    t0 = clock()
+    router = make_router("binance,coinpaprika", clock=clock)
+    first = call(router)
+    n = len(first)
+    router.session.cache.clear()
+    before = upstream_total(sim)
+
+    clock.set(t0 + 5 + EPS)
+    served = [call(router), call(router)]      # two callers, one refresh
+    for answers in served:
+        assert [(a.cached, a.stale) for a in answers] == [(True, False)] * n
+        assert [a.value for a in answers] == [a.value for a in first]
+    assert [a.age_s for a in served[0]] == [pytest.approx(5 + EPS, abs=1e-3)] * n
+    assert router.join_refreshes(timeout=30)
+    assert upstream_total(sim) - before == 1, "not exactly one background refresh"
+    refreshed = call(router)
+    assert upstream_total(sim) - before == 1
+    assert [(a.cached, a.stale, a.age_s) for a in refreshed] == [(True, False, 0.0)] * n
+
+    router.session.cache.clear()
+    before = upstream_total(sim)
+    clock.set(t0 + 5 + EPS + 60 + EPS)
+    again = call(router)
+    # the book is cold again, so the caller's own round asks both venues at once
+    assert upstream_total(sim) - before == 2, "past the stale window the caller must fetch"
+    assert [(a.cached, a.stale, a.age_s) for a in again] == [(False, False, 0.0)] * n
+    assert router.join_refreshes(timeout=0)     # and nothing was left running behind
+
+
+def test_quote_whose_background_refresh_failed_is_marked_stale(make_router, sim):
+    clock = SteppedClock()
+    t0 = clock()
+    router = make_router("okx", clock=clock)
+    first = router.get_quote("BTC")
+    sim.set_fault("okx", "error500")
+    router.session.cache.clear()
+    clock.set(t0 + 10)
+    served = router.get_quote("BTC")
+    assert (served.cached, served.stale, served.value) == (True, False, first.value)
+    assert router.join_refreshes(timeout=30)
+    after = router.get_quote("BTC")
+    assert (after.cached, after.stale, after.age_s) == (True, True, 10.0)
+    assert after.value == first.value
 
 
 # -- breaker: three consecutive failures, 15 s doubling to 5 min, then one probe -----------------
@@ -157,7 +214,8 @@ def test_half_open_breaker_lets_exactly_one_probe_through(make_router, sim):
         with pytest.raises(NoProviderAvailable):
             router.get_quote("BTC")
     sim.clear_faults("okx")
-    sim.set_latency("okx", 2.0)                   # the probe is still out when the second asks
+    # the probe is still out when the second caller stops waiting for its round (2 s) and asks
+    sim.set_latency("okx", 3.5)
     clock.advance(15 + EPS)
     before = sim.stats("okx")["requests"]
     barrier = threading.Barrier(2)

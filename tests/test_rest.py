@@ -45,7 +45,9 @@ def test_price_answer(app_server):
     assert 0 < c["confidence"] < c["price"] * 0.001 and 0 <= c["spread_bps"] < 25
     assert 0.99 < c["usdt_usd"] < 1.01 and c["max_age_s"] == {"exchange": 60, "aggregator": 120}
     again = get(app_server, "/api/market/price", symbol="BTC").json()
-    assert again["cached"] is True and again["source"] == p["source"]
+    assert again["cached"] is True
+    if p["age_s"] < 5:      # fresh: the same answer; past 5 s it was refreshed behind meanwhile
+        assert (again["source"], again["price"]) == (p["source"], p["price"])
 
 
 @pytest.mark.parametrize("symbol,words", [("B$C", "not a ticker"), ("", "not a ticker"),
@@ -292,7 +294,7 @@ def test_checklist_price_loop_rotates_sources(app_server):
     """The deployment checklist, literally: `for i in 1..10: curl /api/market/price?symbol=BTC;
     sleep 1`, and `source` must vary, never only CoinGecko. A quote is fresh for 5 s, so the
     loop meets the cache in between (absorbing the load) and a new provider of the rotation at
-    each expiry."""
+    each expiry (in the background: the caller is answered from the cache meanwhile)."""
     answers = []
     for _ in range(10):
         resp = get(app_server, "/api/market/price", symbol="BTC")
@@ -303,7 +305,10 @@ def test_checklist_price_loop_rotates_sources(app_server):
     print("sources over the checklist loop:", dict(sources))
     assert len(sources) >= 2, sources
     assert set(sources) != {"coingecko"}, sources
-    assert any(a["cached"] for a in answers) and not all(a["cached"] for a in answers)
+    # past 5 s a quote is served from the cache at once and refreshed behind (stale-while-
+    # revalidate), so the loop sees new data from a moving rotation with no caller waiting
+    assert any(a["cached"] for a in answers) and not any(a["stale"] for a in answers)
+    assert len({a["timestamp"] for a in answers}) >= 2
 
 
 def test_upstream_calls_do_not_grow_with_the_coins_asked(app_server):

@@ -55,7 +55,8 @@ def test_subscribe_ticks_and_unsubscribe(ws):
         assert tick["source"] in {"binance", "coinbase", "kraken", "okx", "kucoin", "bybit",
                                   "coinpaprika", "cryptocompare", "coingecko"}, tick
         assert tick["quote_currency"] in ("USD", "USDT") and tick["stale"] is False, tick
-        assert tick["cached"] in (True, False) and 0 <= tick["age_s"] < 5, tick
+        # fresh for 5 s, then served while refreshed behind, never older than the stale window
+        assert tick["cached"] in (True, False) and 0 <= tick["age_s"] < 60, tick
         assert abs(tick["timestamp"] - time.time()) < 3600, tick
         assert tick["consensus"]["status"] == "ok" and tick["source"] in tick["consensus"]["sources"]
     send(ws, {"type": "unsubscribe", "symbol": "XRP"})

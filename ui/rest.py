@@ -310,8 +310,10 @@ def mount(app: FastAPI, service, sentiment) -> ServingStats:
 
     @app.head("/api/health", tags=["system"], operation_id="health_head")
     @app.get("/api/health", tags=["system"])
-    def health() -> dict:
-        """Liveness plus a few measured facts; costs no upstream call."""
+    async def health() -> dict:
+        """Liveness plus a few measured facts; costs no upstream call. Async, so it runs on
+        the event loop and answers even while every worker thread waits on a slow provider
+        (it only reads in-memory counters, under locks never held across a fetch)."""
         providers = service.provider_stats()
         enabled = [p for p in providers if p.get("state") != "disabled"]
         online = [p for p in enabled if p.get("state") == "online"]
