@@ -21,6 +21,7 @@ import requests
 from providers.base import Quote
 from routing import build_router
 from routing.persistence import Persistence
+from tests.checks import require
 
 FILES = ("answers.sqlite", "metrics.sqlite", "http_cache.sqlite", "quotes.sqlite")
 
@@ -143,8 +144,8 @@ def tmpfs(tmp_path):
         opts = ",".join((f"size={size}", *options))
         done = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(point)],
                               capture_output=True, text=True)
-        if done.returncode != 0:
-            pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
+        require(done.returncode == 0,
+                f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
         mounted.append(point)
         return point
 
