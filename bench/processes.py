@@ -191,6 +191,53 @@ class SimProcess(ManagedProcess):
         r.raise_for_status()
 
 
+class RedisProcess(ManagedProcess):
+    """Debian's `redis-server` on a loopback port with no persistence (`--save "" --appendonly
+    no`): state that lives only as long as the process, as the shared state must tolerate.
+    `stop()` is SIGTERM, `kill()` SIGKILL; `start()` again brings it back on the same port."""
+
+    def __init__(self, workdir: Path, port: int | None = None,
+                 executable: str = "redis-server"):
+        self.port = port or free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        workdir.mkdir(parents=True, exist_ok=True)
+        argv = [executable, "--port", str(self.port), "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no", "--dir", str(workdir),
+                "--protected-mode", "no"]
+        super().__init__(argv, child_env(), workdir / f"redis-{self.port}.log")
+
+    def start(self, timeout_s: float = 10.0) -> "RedisProcess":
+        super().start()
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if self.ping():
+                return self
+            if not self.alive():
+                raise RuntimeError(f"redis-server exited with {self.proc.returncode}:\n"
+                                   f"{self.log_tail()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server not answering PING after {timeout_s:.0f} s:\n"
+                                   f"{self.log_tail()}")
+            time.sleep(0.05)
+
+    def ping(self) -> bool:
+        """True when the server answers PING (a raw RESP exchange: no client library needed)."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL, as when the host loses the server; its state is gone."""
+        if self.alive():
+            self._signal(signal.SIGKILL)
+            self.proc.wait(timeout=STOP_WAIT_S)
+        if self._log is not None:
+            self._log.close()
+
+
 class AppProcess(ManagedProcess):
     """`python app.py` as a user runs it, pointed at the simulator, with fresh state."""
 

@@ -146,3 +146,25 @@ def app_server(sim_server, tmp_path_factory):
     server = launch_app(sim_server, root, sentiment_model=str(model))
     yield server
     server.stop()
+
+
+# -- a real redis-server (Debian's), for the shared-state tests ----------------------------------
+
+@pytest.fixture
+def redis_server(tmp_path_factory):
+    """A fresh `redis-server` on a free loopback port, no persistence; `.url` is its REDIS_URL.
+    Stopped after the test. Fails (never skips) when redis-server is not installed."""
+    import shutil
+
+    from bench.processes import RedisProcess
+    from checks import require
+
+    exe = shutil.which("redis-server") or (
+        "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None)
+    require(exe is not None, "redis-server is not installed (Debian package redis-server)")
+    server = RedisProcess(tmp_path_factory.mktemp("redis"), executable=exe)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
