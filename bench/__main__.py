@@ -4,6 +4,8 @@ bench/results/ (latest.json, latest.md and a timestamped copy).
 
     python -m bench                 20 req/s for 120 s, 16 threads (about 3 min in all)
     python -m bench --quick         10 req/s for 15 s, smaller baselines (about 30-40 s)
+    python -m bench --replicas 3    one replica, three independent, three on one Redis and
+                                    three with Redis killed halfway (bench/replicas.py)
 """
 from __future__ import annotations
 
@@ -42,6 +44,10 @@ def parse_args(argv: list[str] | None = None) -> Config:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if any(a == "--replicas" or a.startswith("--replicas=") for a in argv):
+        from .replicas import main as fleet_main
+        return fleet_main(argv)
     cfg = parse_args(argv)
     stop = threading.Event()
 
