@@ -16,6 +16,7 @@ only what can be rebuilt; nothing in it is needed for a correct answer.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -65,10 +66,15 @@ def redact_url(url: str | None) -> str | None:
                        parts.fragment))
 
 
+_made = itertools.count(1)
+
+
 def default_replica_id(env: dict[str, str]) -> str:
-    """hostname-port-pid: unique per process on a host, readable in the status."""
+    """hostname-port-pid: unique per process on a host, readable in the status (a second
+    router in the same process, as in tests, gets a -2 suffix)."""
     port = env.get("GRADIO_SERVER_PORT") or env.get("PORT") or "0"
-    return f"{socket.gethostname()}-{port}-{os.getpid()}"
+    n = next(_made)
+    return f"{socket.gethostname()}-{port}-{os.getpid()}" + (f"-{n}" if n > 1 else "")
 
 
 class SharedState:
@@ -153,6 +159,14 @@ class SharedState:
 LocalState = SharedState
 
 
+# pyrate-limiter's own script, counting every spend from the window's start on (its upper bound
+# is "now"): a spend stamped a millisecond ahead by another replica, or by a caller that read
+# the clock just before us, must still count, or two replicas admit one unit too many.
+_COUNT = "redis.call('ZCOUNT', bucket, window_start, now)"
+assert _COUNT in LuaScript.PUT_ITEM, "pyrate-limiter's Redis script changed: check PUT_ITEM"
+PUT_ITEM = LuaScript.PUT_ITEM.replace(_COUNT, "redis.call('ZCOUNT', bucket, window_start, '+inf')")
+
+
 class RedisTimeBucket(RedisBucket):
     """pyrate-limiter's Redis bucket on the fleet's clock: Redis TIME (via the offset the state
     measures every tick), so replicas on hosts whose clocks differ still agree on the window."""
@@ -206,7 +220,7 @@ class SharedBudget:
         if self._limiter is None:
             rates = [Rate(self.full_capacity, self.window_ms)]
             self._bucket = RedisTimeBucket(rates, client, self.key,
-                                           client.script_load(LuaScript.PUT_ITEM),
+                                           client.script_load(PUT_ITEM),
                                            clock_ms=self.state.now_ms)
             # the leak runs in the state's sync thread, where a dead Redis is handled
             self._limiter = Limiter(SingleBucketFactory(self._bucket, schedule_leak=False))
@@ -246,13 +260,14 @@ class SharedBudget:
     def _read_redis(self, client: "redis.Redis") -> tuple[int, float]:
         now = self.state.now_ms()
         stamps = [int(s) for _, s in client.zrangebyscore(
-            self.key, now - self.window_ms + 1, now, withscores=True)]
+            self.key, now - self.window_ms, "+inf", withscores=True)]
         used = len(stamps)
         if used < self.full_capacity:
             return used, 0.0
-        # one more fits once all but capacity-1 of the spent units have left the window
+        # one more fits once all but capacity-1 of the spent units have left the window (the
+        # script's window includes its start, hence the +1 ms)
         oldest_needed = stamps[used - self.full_capacity]
-        return used, max(0.0, (oldest_needed + self.window_ms - now) / 1000.0)
+        return used, max(0.0, (oldest_needed + self.window_ms + 1 - now) / 1000.0)
 
     def remaining(self) -> int:
         if self.state.connected:
@@ -485,10 +500,13 @@ class RedisState(SharedState):
         if token is True or token is None:
             return
         from redis.exceptions import LockError
-        try:
-            self.call(lambda c: token.release())
-        except LockError:
-            pass       # it expired meanwhile: someone else may hold it now, which is fine
+
+        def release(_client: "redis.Redis") -> None:
+            try:
+                token.release()
+            except LockError:
+                pass    # it expired meanwhile: someone else may hold it now, which is fine
+        self.call(release)
 
     # -- metrics ----------------------------------------------------------------------------------
     def others_metrics(self) -> list[dict]:
