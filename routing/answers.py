@@ -54,19 +54,41 @@ class AnswerStore(SavedRows):
     INSERT = "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?)"
 
     def __init__(self, persistence: Persistence, flush_every_s: float = 2.0,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, shared: Any = None):
+        """`shared` (routing/shared.py) also holds every answer, so one replica's fetch is
+        served by all; the local copy stays the fallback."""
         self._open(persistence)
         self.clock = clock
+        self.shared = shared
         self._items: dict[str, Stored] = {}
         if self.path is not None:
             self._load()
         self._start_saving(flush_every_s)
 
     def get(self, key: str) -> Stored | None:
-        return self._items.get(key)
+        local = self._items.get(key)
+        remote = self.shared.answer_get(key) if self.shared is not None else None
+        if remote is None:
+            return local
+        source, fetched_at, value = remote
+        if local is not None and local.fetched_at >= fetched_at:
+            return local
+        try:
+            item = Stored(key, decode(value), source, fetched_at)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return local      # written by another version of the app: ours is refetched
+        self._keep(item)
+        return item
 
     def put(self, key: str, value: Any, source: str, fetched_at: float | None = None) -> Stored:
         item = Stored(key, value, source, self.clock() if fetched_at is None else fetched_at)
+        if self.shared is not None:
+            self.shared.answer_put(key, source, item.fetched_at, encode(value))
+        self._keep(item)
+        return item
+
+    def _keep(self, item: Stored) -> None:
+        key = item.key
         with self._lock:
             self._items[key] = item
             self._dirty.add(key)
@@ -74,7 +96,6 @@ class AnswerStore(SavedRows):
                 oldest = sorted(self._items.values(), key=lambda s: s.fetched_at)[:1000]
                 for s in oldest:
                     self._items.pop(s.key, None)
-        return item
 
     def counts(self) -> dict[str, int]:
         """Entries per kind (the key prefix before ':')."""

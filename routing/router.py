@@ -49,6 +49,7 @@ from .metrics import Metrics
 from .quotebook import BookQuote, QuoteBook
 from .status import ERROR_WINDOW_S, assess, humanize
 from .session import BudgetExhausted, ProviderHTTP, RoutedSession
+from .shared import LocalState, SharedState
 
 log = logging.getLogger("routing")
 
@@ -97,10 +98,14 @@ class Router:
     def __init__(self, providers: Iterable[Provider], session: RoutedSession, metrics: Metrics,
                  answers: AnswerStore, *, disabled: dict[str, str] | None = None,
                  deadline_s: float = DEADLINE_S, stale_window_s: float = STALE_WINDOW_S,
-                 book: QuoteBook | None = None, clock: Callable[[], float] = time.time):
+                 book: QuoteBook | None = None, clock: Callable[[], float] = time.time,
+                 state: SharedState | None = None):
         """`clock` (epoch seconds) is read for every age, deadline, cooldown and breaker; give
-        `answers` and `book` the same one. Tests inject a clock they can step."""
+        `answers` and `book` the same one. Tests inject a clock they can step. `state` is where
+        budgets, gates, single-flight locks and the replica list live (routing/shared.py; the
+        local backend by default); give `answers`, `book` and `metrics` the same one."""
         self.clock = clock
+        self.state = state if state is not None else LocalState("local")
         self.session = session
         self.metrics = metrics
         self.answers = answers
@@ -135,11 +140,14 @@ class Router:
             if name in saved:
                 h.restore(saved[name])
         metrics.health_source = self._health_snapshot
+        self.state.attach(self)
 
     # -- set-up ---------------------------------------------------------------------------------
     def add(self, provider: Provider) -> None:
         name = provider.name
-        health = ProviderHealth(name, provider.rate_limit, clock=self.clock)
+        health = ProviderHealth(name, provider.rate_limit, clock=self.clock,
+                                budget=self.state.budget(name, provider.rate_limit),
+                                on_change=self.state.gate_changed)
         provider.http = ProviderHTTP(self.session, name, budget=health.budget.try_spend,
                                      on_send=self._on_send, on_cache_hit=self._on_http_hit,
                                      clock=self.clock)
@@ -521,6 +529,8 @@ class Router:
                     reasons.update(why)
         finally:
             if locked:
+                self.state.unlock(getattr(self._tl, "flight", None))
+                self._tl.flight = None
                 self._refresh_lock.release()
         for p in running.values():
             reasons.setdefault(p.name, f"no answer within the call's {dl.seconds:g} s deadline")
@@ -538,7 +548,12 @@ class Router:
         until = time.monotonic() + min(REFRESH_WAIT_S, dl.left())
         while True:
             if self._refresh_lock.acquire(timeout=REFRESH_POLL_S):
-                return True
+                flight = self.state.lock(f"{KIND_QUOTE}:snapshots", self.deadline_s)
+                if flight is not None:          # the fleet's round is ours too
+                    self._tl.flight = flight
+                    return True
+                self._refresh_lock.release()    # another replica's round: wait for its book
+                time.sleep(REFRESH_POLL_S)
             if time.monotonic() >= until or not self._pending(tickers, out, preferred):
                 return False
 
@@ -748,22 +763,27 @@ class Router:
         reasons: dict[str, str] = {}
         providers: list[Provider] = []
         if lock.acquire(timeout=dl.left()):
+            flight = None
             try:
-                hit = self.answers.get(key)
+                hit, flight = self._take_flight(key, ttl, enough, dl)
                 if _fresh(hit, self.clock(), ttl, enough):
                     return self._hit(hit, what, start, record)
-                self._tl.sends = self._tl.http_hits = 0
-                providers = candidates()
-                order = self._order(kind, providers, reasons)
-                won = self._race(order, kind, what, call, key, ttl, dl, reasons)
-                if won is not None:
-                    stored, sends = won
-                    cached = sends == 0
-                    if record:
-                        self.metrics.user_request((time.perf_counter() - start) * 1000,
-                                                  cache_hit=cached)
-                    return _answer(stored, self.clock(), cached=cached)
+                if flight is None:
+                    reasons["router"] = f"another replica's fetch of {what} is still in flight"
+                else:
+                    self._tl.sends = self._tl.http_hits = 0
+                    providers = candidates()
+                    order = self._order(kind, providers, reasons)
+                    won = self._race(order, kind, what, call, key, ttl, dl, reasons)
+                    if won is not None:
+                        stored, sends = won
+                        cached = sends == 0
+                        if record:
+                            self.metrics.user_request((time.perf_counter() - start) * 1000,
+                                                      cache_hit=cached)
+                        return _answer(stored, self.clock(), cached=cached)
             finally:
+                self.state.unlock(flight)
                 lock.release()
         else:
             reasons["router"] = f"another fetch of {what} is still in flight"
@@ -779,6 +799,26 @@ class Router:
             self.metrics.user_request((time.perf_counter() - start) * 1000, cache_hit=False,
                                       error=True)
         raise NoProviderAvailable(what, reasons, self._retry_after(providers or candidates()))
+
+    def _take_flight(self, key: str, ttl: float, enough: Callable[[Any], bool] | None,
+                     dl: _Deadline) -> tuple[Stored | None, Any]:
+        """(the answer once fresh, the fleet-wide lock on `key` when we are to fetch it). While
+        another replica holds the lock, its answer is awaited until the deadline; one that
+        died leaves a lock that expires with its deadline, and then we fetch."""
+        while True:
+            hit = self.answers.get(key)
+            if _fresh(hit, self.clock(), ttl, enough):
+                return hit, None
+            flight = self.state.lock(key, self.deadline_s)
+            if flight is not None:
+                again = self.answers.get(key)      # it may have landed just before we locked
+                if _fresh(again, self.clock(), ttl, enough):
+                    self.state.unlock(flight)
+                    return again, None
+                return hit, flight
+            if dl.left() <= 0:
+                return hit, None
+            time.sleep(min(REFRESH_POLL_S, dl.left()))
 
     def _race(self, order: list[Provider], kind: str, what: str,
               call: Callable[[Provider], Any], key: str, ttl: float, dl: _Deadline,
@@ -970,7 +1010,10 @@ class Router:
                 "rate_limit": {"documented": f"{p.rate_limit.requests} per "
                                              f"{p.rate_limit.per_seconds:g} s",
                                "note": p.rate_limit.note,
-                               "budget": h.budget.capacity, "remaining": gate["budget_remaining"]},
+                               "budget": h.budget.capacity, "remaining": gate["budget_remaining"],
+                               "budget_full": getattr(h.budget, "full_capacity",
+                                                      h.budget.capacity),
+                               "refill_s": round(gate["budget_refill_s"], 3)},
                 "cooldown_until": h.blocked_until if h.blocked_until > now else None,
                 "breaker_open_until": h.open_until if h.open_until > now else None,
                 "weight": round(self._weight(p), 4), "base_weight": p.weight,
@@ -998,6 +1041,7 @@ class Router:
         self.join_refreshes(timeout=self.deadline_s)
         self._bg.shutdown(wait=False, cancel_futures=True)
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self.state.close()
         self.metrics.close()
         self.answers.close()
         self.book.close()
