@@ -3,7 +3,8 @@ at its real limits: one set of limits for the fleet, and Redis trouble that is n
 
 The fleet is started once for the module (three processes cost time) and the tests run in file
 order, each leaving it usable for the next: the cooldown test waits its cooldown out, the Redis
-tests bring Redis back, and the kill -9 test comes last.
+tests bring Redis back, the budget test spends CoinGecko's minute, and the kill -9 test comes
+last.
 
 The enabled providers are narrowed to CoinGecko, Coinbase and CoinPaprika so that each test can
 aim at one provider: among them only CoinGecko serves 30m and 4h candles (limit 30 calls per
@@ -28,6 +29,9 @@ from tests.conftest import launch_app
 PROVIDERS = "coingecko,coinbase,coinpaprika"
 IDS = ("a", "b", "c")
 COINS = top_tickers(50)
+# Coins Coinbase lists too: Coinbase (no resting interval, no 60 s window) can always add a
+# vote, so the loads below never depend on CoinGecko's or CoinPaprika's minute.
+BOTH = ["BTC", "ETH", "XRP", "SOL", "DOGE", "ADA", "LINK", "XLM", "SUI", "BCH", "AVAX", "LTC"]
 GECKO_CAPACITY = 24                 # floor(30 calls per 60 s x the 0.8 safety margin)
 PROPAGATION_S = 1.0                 # the issue's bound for cooldowns and for falling back
 SAFETY_S = 60.0                     # a generous cap on waits for things with no fixed bound
@@ -240,29 +244,13 @@ def test_a_cooldown_set_by_one_replica_is_honoured_by_the_others(fleet, sim_serv
              timeout_s=20)
 
 
-def test_the_fleet_spends_one_budget(fleet, sim_server):
-    """40 different CoinGecko-only candle series asked at once, spread over the three replicas:
-    each replica alone would spend its own 24 (72 > the 30 CoinGecko accepts), one shared budget
-    spends at most 24, so CoinGecko answers no request with a rate limit."""
-    sim_server.reset()
-    series = [(coin, iv) for coin in COINS[3:23] for iv in ("30m", "4h")]
-    apps = [fleet[rid] for rid in IDS]
-    with ThreadPoolExecutor(6) as pool:
-        replies = list(pool.map(lambda i: candles(apps[i % 3], *series[i]), range(len(series))))
-    codes = [r.status_code for r in replies]
-    assert set(codes) <= {200, 503}, [r.text for r in replies if r.status_code not in (200, 503)]
-    gecko = sim_counts(sim_server, "coingecko")
-    assert gecko["rate_limited"] == 0, gecko
-    assert 0 < gecko["requests"] <= GECKO_CAPACITY, gecko
-    assert codes.count(200) <= gecko["requests"]      # each answered series cost a call
-    assert codes.count(503) >= len(series) - GECKO_CAPACITY   # the rest waited for the budget
-
-
 def test_redis_stopped_mid_load_is_no_outage(fleet, fleet_redis, sim_server):
     """Redis stopped 2 s into 6 s of single prices: every answer 200, every replica on local
     state within about a second, spending a third of each budget, no rate-limit answer."""
-    symbols = COINS[:8]
-    load(list(fleet.values()), symbols, rate=8, seconds=1.5)      # the coins in the cache
+    symbols = BOTH[:8]
+    # every replica answers every coin once first (24 = 3 x 8 requests), as replicas that were
+    # serving have; while Redis is away each serves its own copies while it refreshes them
+    load(list(fleet.values()), symbols, rate=8, seconds=3)
     sim_server.reset()
     stopped = {}
 
@@ -279,6 +267,10 @@ def test_redis_stopped_mid_load_is_no_outage(fleet, fleet_redis, sim_server):
             (rid, view)
         assert view["budget_share"] == pytest.approx(1 / 3, abs=0.01), view
         assert view["replicas_seen"] == 3, view
+        st = status(app)
+        for name, full in (("coingecko", GECKO_CAPACITY), ("coinbase", 8), ("coinpaprika", 8)):
+            budget = provider(st, name)["budget"]
+            assert (budget["budget_full"], budget["budget"]) == (full, full // 3), (rid, budget)
 
 
 def test_redis_back_on_the_same_port_replicas_rejoin(fleet, fleet_redis):
@@ -299,10 +291,31 @@ def test_redis_back_on_the_same_port_replicas_rejoin(fleet, fleet_redis):
         assert price(app, "ETH").status_code == 200
 
 
+def test_the_fleet_spends_one_budget(fleet, sim_server):
+    """40 different CoinGecko-only candle series asked at once, spread over the three replicas:
+    each replica alone would spend its own 24 (72 > the 30 CoinGecko accepts), one shared budget
+    spends at most 24, so CoinGecko answers no request with a rate limit."""
+    sim_server.reset()
+    series = [(coin, iv) for coin in COINS[3:23] for iv in ("30m", "4h")]
+    apps = [fleet[rid] for rid in IDS]
+    with ThreadPoolExecutor(6) as pool:
+        replies = list(pool.map(lambda i: candles(apps[i % 3], *series[i]), range(len(series))))
+    codes = [r.status_code for r in replies]
+    assert set(codes) <= {200, 503}, [r.text for r in replies if r.status_code not in (200, 503)]
+    gecko = sim_counts(sim_server, "coingecko")
+    assert gecko["rate_limited"] == 0, gecko
+    assert 0 < gecko["requests"] <= GECKO_CAPACITY, gecko
+    assert codes.count(200) <= gecko["requests"]      # each answered series cost a call
+    assert codes.count(503) >= len(series) - GECKO_CAPACITY   # the rest waited for the budget
+    for app in apps:                                   # every replica sees the one budget spent
+        budget = provider(status(app), "coingecko")["budget"]
+        assert budget["budget"] == GECKO_CAPACITY and budget["remaining"] == 0, budget
+
+
 def test_kill_9_one_replica_mid_load_the_others_keep_serving(fleet):
     """Replica c is SIGKILLed 2 s into 6 s of single prices sent to a and b: every answer 200,
     and c's heartbeat ages out of the replicas list (alive false)."""
-    symbols = COINS[:12]
+    symbols = BOTH
     results = load([fleet["a"], fleet["b"]], symbols, rate=8, seconds=6,
                    during=(2.0, fleet["c"].process.kill))
     fleet["c"].process.wait(timeout=10)
