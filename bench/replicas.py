@@ -227,6 +227,8 @@ def run_configuration(name: str, cfg: FleetConfig, sim: SimProcess, workdir: Pat
             killer.cancel()
             killer.join(timeout=10)
         after = sim.stats()
+        if redis is not None:
+            time.sleep(1.0)       # the replicas push their counters to Redis every 0.25 s
         statuses = [_status(app.base) for app in apps]
     finally:
         for proc in (*apps, redis):
