@@ -372,7 +372,6 @@ class RedisState(SharedState):
         return text.replace(self._secret, "***") if self._secret else text
 
     def _rejoin(self) -> None:
-        self._measure_offset()
         for b in self._budgets:
             b.rejoined()
         with self._mu:
@@ -600,9 +599,12 @@ class RedisState(SharedState):
                 log.exception("Shared state sync failed")
 
     def sync_once(self) -> None:
+        """One tick: while lost, ping (and rejoin when Redis answers); while connected, pull
+        the gates, push metrics, beat the heart."""
         if self.state != "connected":
             try:
                 self.client.ping()
+                self._measure_offset()
             except self._errors:
                 return
             self._rejoin()
@@ -644,9 +646,19 @@ class RedisState(SharedState):
                     "budget_share": round(self.budget_share(), 4)}
 
     def replicas(self) -> list[dict]:
-        if self.connected and self._replicas:
-            return list(self._replicas)
-        return super().replicas()
+        """The replicas of the last heartbeat round; while Redis is lost, the ones last seen,
+        ageing (so they turn not alive), and this one fresh."""
+        if self.connected or not self._replicas:
+            return list(self._replicas) or super().replicas()
+        now = self.now()
+        out = []
+        for r in self._replicas:
+            if r["id"] == self.replica_id:
+                r = {**r, "last_heartbeat": round(now, 3), "uptime_s": round(
+                    now - r["started_at"], 1)}
+            age = max(0.0, now - r["last_heartbeat"])
+            out.append({**r, "age_s": round(age, 3), "alive": age <= ALIVE_S})
+        return out
 
 
 def build_state(env: dict[str, str]) -> SharedState:
