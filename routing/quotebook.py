@@ -93,6 +93,10 @@ class QuoteBook(SavedRows):
                 self._merge(coin, self.shared.book_get(coin))
         return dict(self._coins.get(coin, {}))
 
+    def reread(self) -> None:
+        """Read the shared book afresh on the next look (another replica's round just ended)."""
+        self._read_at.clear()
+
     def _merge(self, coin: str, remote: dict | None) -> None:
         """Take the shared book's newer quotes into the local copy (and its saved file)."""
         if not remote:

@@ -552,6 +552,7 @@ class Router:
                 flight = self.state.lock(f"{KIND_QUOTE}:snapshots", self._flight_ttl())
                 if flight is not None:          # the fleet's round is ours too
                     self._tl.flight = flight
+                    self.book.reread()          # what the previous round brought counts
                     return True
                 self._refresh_lock.release()    # another replica's round: wait for its book
                 time.sleep(REFRESH_POLL_S)
