@@ -86,12 +86,16 @@ class QuoteBook(SavedRows):
 
     def quotes(self, coin: str) -> dict[str, BookQuote]:
         """Venue -> its last quote of `coin` (a copy), with what other replicas fetched."""
+        self._sync(coin)
+        return dict(self._coins.get(coin, {}))
+
+    def _sync(self, coin: str) -> None:
+        """Take in what other replicas stored for `coin` (at most every 50 ms)."""
         if self.shared is not None:
             now = time.monotonic()
             if now - self._read_at.get(coin, 0.0) >= SHARED_READ_EVERY_S:
                 self._read_at[coin] = now
                 self._merge(coin, self.shared.book_get(coin))
-        return dict(self._coins.get(coin, {}))
 
     def reread(self) -> None:
         """Read the shared book afresh on the next look (another replica's round just ended)."""
@@ -120,7 +124,9 @@ class QuoteBook(SavedRows):
         return self._coins.get(coin, {}).get(venue)
 
     def version(self, coin: str) -> int:
-        """Changes whenever a quote of `coin` is stored (for callers that memoize)."""
+        """Changes whenever a quote of `coin` is stored, here or by another replica (for
+        callers that memoize)."""
+        self._sync(coin)
         return self._versions.get(coin, 0)
 
     def last_fetch(self, venue: str) -> float:

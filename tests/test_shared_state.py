@@ -261,6 +261,9 @@ def test_redis_stopped_both_fall_back_then_rejoin(fleet, sim, redis_server, capl
     assert until(lambda: shared_view(a)["replicas_seen"] == 2
                  and shared_view(b)["replicas_seen"] == 2, 3.0)
     full = a.health["binance"].budget.capacity
+    fg_a, fg_b = a.health["alternative_me"].budget, b.health["alternative_me"].budget
+    assert fg_a.capacity == 48                          # 80 % of 60 per minute; unused here
+    assert sum(fg_a.try_spend() for _ in range(5)) == 5   # through Redis
     redis_server.stop()
     stopped = time.time()
     lost = until(lambda: shared_view(a)["state"] == "lost" and shared_view(b)["state"] == "lost",
@@ -273,9 +276,10 @@ def test_redis_stopped_both_fall_back_then_rejoin(fleet, sim, redis_server, capl
         assert r.health["binance"].budget.capacity == full // 2
         row = next(p for p in r.provider_status() if p["name"] == "binance")
         assert row["rate_limit"]["budget"] == full // 2 and row["rate_limit"]["budget_full"] == full
-    # each spends only its share now: 24 // 2 of CoinGecko's minute
-    assert sum(a.health["coingecko"].budget.try_spend() for _ in range(30)) == 12
-    assert a.health["coingecko"].budget.remaining() == 0
+    # each spends only its share now: 48 // 2 a minute, A's 5 through Redis included
+    assert sum(fg_a.try_spend() for _ in range(60)) == 24 - 5
+    assert sum(fg_b.try_spend() for _ in range(60)) == 24
+    assert fg_a.remaining() == fg_b.remaining() == 0 and fg_a.capacity == 24
     # users see nothing: answers keep coming, from the local copies and the providers
     assert b.get_quote("BTC").value.price > 0
     assert a.get_quote("ETH").value.price > 0
