@@ -44,6 +44,15 @@ class ProviderBudget:
                 self._used.append((time.monotonic(), weight))
         return ok
 
+    def carry(self, spends: list[tuple[float, int]]) -> None:
+        """Count spends made elsewhere (monotonic time, weight) against this budget, up to its
+        capacity: a replica that falls back to its share keeps what it already spent."""
+        horizon = time.monotonic() - self.window_ms / 1000.0
+        for t, w in spends:
+            if t > horizon and self.limiter.try_acquire("budget", w, blocking=False):
+                with self._lock:
+                    self._used.append((t, w))
+
     def _window(self) -> tuple[float, list[tuple[float, int]]]:
         now = time.monotonic()
         horizon = now - self.window_ms / 1000.0

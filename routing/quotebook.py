@@ -19,6 +19,8 @@ from providers.base import Quote
 from .answers import decode, encode
 from .persistence import Persistence, SavedRows
 
+SHARED_READ_EVERY_S = 0.05   # a coin's shared book is read at most this often (one miss reads
+                              # it for every venue it weighs)
 KEEP_S = 3600.0               # a venue's quote is dropped when nothing replaced it for an hour
 FILE = "quotes.sqlite"
 SCHEMA = ("CREATE TABLE IF NOT EXISTS quotes (venue TEXT, coin TEXT, fetched_at REAL, "
@@ -54,6 +56,7 @@ class QuoteBook(SavedRows):
         self._open(persistence if persistence is not None else Persistence(None))
         self.clock = clock
         self.shared = shared
+        self._read_at: dict[str, float] = {}                  # coin -> last read of `shared`
         self._coins: dict[str, dict[str, BookQuote]] = {}     # coin -> venue -> quote
         self._versions: dict[str, int] = {}
         self._fetched: dict[str, float] = {}                  # venue -> last snapshot time
@@ -83,9 +86,20 @@ class QuoteBook(SavedRows):
 
     def quotes(self, coin: str) -> dict[str, BookQuote]:
         """Venue -> its last quote of `coin` (a copy), with what other replicas fetched."""
-        if self.shared is not None:
-            self._merge(coin, self.shared.book_get(coin))
+        self._sync(coin)
         return dict(self._coins.get(coin, {}))
+
+    def _sync(self, coin: str) -> None:
+        """Take in what other replicas stored for `coin` (at most every 50 ms)."""
+        if self.shared is not None:
+            now = time.monotonic()
+            if now - self._read_at.get(coin, 0.0) >= SHARED_READ_EVERY_S:
+                self._read_at[coin] = now
+                self._merge(coin, self.shared.book_get(coin))
+
+    def reread(self) -> None:
+        """Read the shared book afresh on the next look (another replica's round just ended)."""
+        self._read_at.clear()
 
     def _merge(self, coin: str, remote: dict | None) -> None:
         """Take the shared book's newer quotes into the local copy (and its saved file)."""
@@ -110,7 +124,9 @@ class QuoteBook(SavedRows):
         return self._coins.get(coin, {}).get(venue)
 
     def version(self, coin: str) -> int:
-        """Changes whenever a quote of `coin` is stored (for callers that memoize)."""
+        """Changes whenever a quote of `coin` is stored, here or by another replica (for
+        callers that memoize)."""
+        self._sync(coin)
         return self._versions.get(coin, 0)
 
     def last_fetch(self, venue: str) -> float:

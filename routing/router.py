@@ -66,6 +66,7 @@ DISABLED_FOR_S = 600.0        # refused access (401/403/451): leave it alone for
 MAX_GROUP = 3                 # venues asked at once when the book is too thin to check a quote
 REFRESH_WAIT_S = 2.0          # a quote miss waits this long for a snapshot already in flight
 REFRESH_POLL_S = 0.05         # how often such a wait looks whether the book can answer already
+FLIGHT_TTL_S = 5.0            # a fleet-wide single-flight lock expires after this at the latest
 
 
 class _Deadline:
@@ -548,9 +549,10 @@ class Router:
         until = time.monotonic() + min(REFRESH_WAIT_S, dl.left())
         while True:
             if self._refresh_lock.acquire(timeout=REFRESH_POLL_S):
-                flight = self.state.lock(f"{KIND_QUOTE}:snapshots", self.deadline_s)
+                flight = self.state.lock(f"{KIND_QUOTE}:snapshots", self._flight_ttl())
                 if flight is not None:          # the fleet's round is ours too
                     self._tl.flight = flight
+                    self.book.reread()          # what the previous round brought counts
                     return True
                 self._refresh_lock.release()    # another replica's round: wait for its book
                 time.sleep(REFRESH_POLL_S)
@@ -803,13 +805,14 @@ class Router:
     def _take_flight(self, key: str, ttl: float, enough: Callable[[Any], bool] | None,
                      dl: _Deadline) -> tuple[Stored | None, Any]:
         """(the answer once fresh, the fleet-wide lock on `key` when we are to fetch it). While
-        another replica holds the lock, its answer is awaited until the deadline; one that
-        died leaves a lock that expires with its deadline, and then we fetch."""
+        another replica holds the lock, its answer is awaited for up to REFRESH_WAIT_S (as a
+        quote miss waits for a snapshot in flight), then we fetch too."""
+        give_up = time.monotonic() + min(REFRESH_WAIT_S, dl.left())
         while True:
             hit = self.answers.get(key)
             if _fresh(hit, self.clock(), ttl, enough):
                 return hit, None
-            flight = self.state.lock(key, self.deadline_s)
+            flight = self.state.lock(key, self._flight_ttl())
             if flight is not None:
                 again = self.answers.get(key)      # it may have landed just before we locked
                 if _fresh(again, self.clock(), ttl, enough):
@@ -818,7 +821,14 @@ class Router:
                 return hit, flight
             if dl.left() <= 0:
                 return hit, None
+            if time.monotonic() >= give_up:      # its holder is slow or gone: fetch too
+                return hit, True
             time.sleep(min(REFRESH_POLL_S, dl.left()))
+
+    def _flight_ttl(self) -> float:
+        """How long a fleet-wide single-flight lock lives: a replica killed while holding one
+        delays the others' fetch of that key by at most this."""
+        return min(self.deadline_s, FLIGHT_TTL_S)
 
     def _race(self, order: list[Provider], kind: str, what: str,
               call: Callable[[Provider], Any], key: str, ttl: float, dl: _Deadline,

@@ -217,8 +217,15 @@ class MarketService:
         """Counted at most every 30 s: a COUNT waits on the cache's write lock under load."""
         now = time.time()
         if now - self._http_count[0] > 30:
+            cache = self.router.session.cache
             try:
-                self._http_count = (now, len(self.router.session.cache.responses))
+                if isinstance(cache, SharedHTTPCache):   # counted in Redis, else locally
+                    count = cache.state.call(lambda _c: len(cache.responses), None)
+                    if count is None:
+                        count = len(cache.local.responses)
+                else:
+                    count = len(cache.responses)
+                self._http_count = (now, count)
             except Exception:  # a backend that cannot count
                 self._http_count = (now, None)
         return self._http_count[1]

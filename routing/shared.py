@@ -163,7 +163,8 @@ LocalState = SharedState
 # is "now"): a spend stamped a millisecond ahead by another replica, or by a caller that read
 # the clock just before us, must still count, or two replicas admit one unit too many.
 _COUNT = "redis.call('ZCOUNT', bucket, window_start, now)"
-assert _COUNT in LuaScript.PUT_ITEM, "pyrate-limiter's Redis script changed: check PUT_ITEM"
+if _COUNT not in LuaScript.PUT_ITEM:
+    raise RuntimeError("pyrate-limiter's Redis script changed: check routing/shared.py PUT_ITEM")
 PUT_ITEM = LuaScript.PUT_ITEM.replace(_COUNT, "redis.call('ZCOUNT', bucket, window_start, '+inf')")
 
 
@@ -196,6 +197,7 @@ class SharedBudget:
         self._fallback: ProviderBudget | None = None
         self._lock = threading.Lock()
         self._reading: tuple[float, int, float] = (0.0, 0, 0.0)   # (taken at, used, wait_s)
+        self._spent: list[tuple[float, int]] = []     # own spends through Redis (monotonic, w)
 
     @property
     def capacity(self) -> int:
@@ -209,6 +211,8 @@ class SharedBudget:
             if self._fallback is None:
                 share = max(1, self.full_capacity // max(1, self.state.share_of))
                 self._fallback = ProviderBudget(self.rate_limit, capacity=share)
+                # what this replica spent through Redis in the window still counts
+                self._fallback.carry(self._spent)
             return self._fallback
 
     def rejoined(self) -> None:
@@ -232,6 +236,12 @@ class SharedBudget:
             ok = self.state.call(lambda c: self._spend_redis(c, weight), None)
             if ok is not None:
                 self._reading = (0.0, 0, 0.0)
+                if ok:
+                    now = time.monotonic()
+                    with self._lock:
+                        self._spent = [(t, w) for t, w in self._spent
+                                       if t > now - self.window_ms / 1000.0]
+                        self._spent.append((now, weight))
                 return ok
         return self._local().try_spend(weight)
 
@@ -324,7 +334,6 @@ class RedisState(SharedState):
         self._router: Any = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._others: list[dict] = []
         self._replicas: list[dict] = []
         self._fetched: dict[str, float] = {}
         self._fetched_at = 0.0
@@ -372,7 +381,6 @@ class RedisState(SharedState):
         return text.replace(self._secret, "***") if self._secret else text
 
     def _rejoin(self) -> None:
-        self._measure_offset()
         for b in self._budgets:
             b.rejoined()
         with self._mu:
@@ -600,9 +608,12 @@ class RedisState(SharedState):
                 log.exception("Shared state sync failed")
 
     def sync_once(self) -> None:
+        """One tick: while lost, ping (and rejoin when Redis answers); while connected, pull
+        the gates, push metrics, beat the heart."""
         if self.state != "connected":
             try:
                 self.client.ping()
+                self._measure_offset()
             except self._errors:
                 return
             self._rejoin()
@@ -644,9 +655,19 @@ class RedisState(SharedState):
                     "budget_share": round(self.budget_share(), 4)}
 
     def replicas(self) -> list[dict]:
-        if self.connected and self._replicas:
-            return list(self._replicas)
-        return super().replicas()
+        """The replicas of the last heartbeat round; while Redis is lost, the ones last seen,
+        ageing (so they turn not alive), and this one fresh."""
+        if self.connected or not self._replicas:
+            return list(self._replicas) or super().replicas()
+        now = self.now()
+        out = []
+        for r in self._replicas:
+            if r["id"] == self.replica_id:
+                r = {**r, "last_heartbeat": round(now, 3), "uptime_s": round(
+                    now - r["started_at"], 1)}
+            age = max(0.0, now - r["last_heartbeat"])
+            out.append({**r, "age_s": round(age, 3), "alive": age <= ALIVE_S})
+        return out
 
 
 def build_state(env: dict[str, str]) -> SharedState:

@@ -134,7 +134,7 @@ def test_two_replicas_never_spend_more_than_one_budget(fleet, sim, redis_server)
         spent += (ba if i % 2 else bb).try_spend()
     assert spent == capacity
     assert ba.remaining() == bb.remaining() == 0
-    assert 0 < ba.wait_s() <= 60 and 0 < bb.wait_s() <= 60
+    assert 55 < ba.wait_s() <= 60.01 and 55 < bb.wait_s() <= 60.01   # the window's minute
     time.sleep(0.06)                                      # past the 50 ms reading cache
     row = next(p for p in b.provider_status() if p["name"] == "coingecko")
     assert row["rate_limit"]["budget"] == 24 and row["rate_limit"]["remaining"] == 0
@@ -261,6 +261,9 @@ def test_redis_stopped_both_fall_back_then_rejoin(fleet, sim, redis_server, capl
     assert until(lambda: shared_view(a)["replicas_seen"] == 2
                  and shared_view(b)["replicas_seen"] == 2, 3.0)
     full = a.health["binance"].budget.capacity
+    fg_a, fg_b = a.health["alternative_me"].budget, b.health["alternative_me"].budget
+    assert fg_a.capacity == 48                          # 80 % of 60 per minute; unused here
+    assert sum(fg_a.try_spend() for _ in range(5)) == 5   # through Redis
     redis_server.stop()
     stopped = time.time()
     lost = until(lambda: shared_view(a)["state"] == "lost" and shared_view(b)["state"] == "lost",
@@ -273,6 +276,10 @@ def test_redis_stopped_both_fall_back_then_rejoin(fleet, sim, redis_server, capl
         assert r.health["binance"].budget.capacity == full // 2
         row = next(p for p in r.provider_status() if p["name"] == "binance")
         assert row["rate_limit"]["budget"] == full // 2 and row["rate_limit"]["budget_full"] == full
+    # each spends only its share now: 48 // 2 a minute, A's 5 through Redis included
+    assert sum(fg_a.try_spend() for _ in range(60)) == 24 - 5
+    assert sum(fg_b.try_spend() for _ in range(60)) == 24
+    assert fg_a.remaining() == fg_b.remaining() == 0 and fg_a.capacity == 24
     # users see nothing: answers keep coming, from the local copies and the providers
     assert b.get_quote("BTC").value.price > 0
     assert a.get_quote("ETH").value.price > 0
@@ -333,6 +340,24 @@ def test_redis_url_is_checked_and_redacted():
     assert redact_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
     with pytest.raises(ValueError, match="REDIS_URL must start with redis:// or rediss://"):
         build_router(None, env={"REDIS_URL": "http://127.0.0.1:6379"}, persist=False)
+
+
+def test_local_budget_reports_its_refill_from_what_was_spent():
+    """The local budget's wait is read from its spend ledger: a spent budget says when the
+    oldest spend leaves the window (the bucket's own `waiting` knows only its last refusal)."""
+    from providers.base import RateLimit
+    from routing.health import ProviderBudget
+
+    budget = ProviderBudget(RateLimit(10, 60.0))          # 80 %: 8 per minute
+    assert budget.capacity == 8 and budget.wait_s() == 0.0
+    assert all(budget.try_spend() for _ in range(7))
+    assert budget.remaining() == 1 and budget.wait_s() == 0.0
+    assert budget.try_spend()
+    assert budget.remaining() == 0
+    assert 59 < budget.wait_s() <= 60                     # spent, before any refusal
+    assert not budget.try_spend() and 59 < budget.wait_s() <= 60
+    share = ProviderBudget(RateLimit(10, 60.0), capacity=3)
+    assert share.capacity == 3 and sum(share.try_spend() for _ in range(5)) == 3
 
 
 def test_local_backend_without_redis_url(sim, tmp_path):
