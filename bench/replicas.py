@@ -134,7 +134,7 @@ def _sim_totals(stats: dict) -> dict:
 
 
 def _diff(after: dict, before: dict) -> dict:
-    """Per-provider counters of `after` minus `before` (requests and rate_limited)."""
+    """Per-provider counters of `after` minus `before` (requests, rate_limited, by_status)."""
     out = {}
     for name, s in after.items():
         b = before.get(name, {})
@@ -145,12 +145,14 @@ def _diff(after: dict, before: dict) -> dict:
     return out
 
 
-def _load_figures(timed: list[Timed], elapsed_s: float, upstream_calls: int) -> dict:
+def _load_figures(timed: list[Timed], elapsed_s: float, upstream_calls: int,
+                  replicas: int) -> dict:
     kinds = Counter(t.result.kind for t in timed)
     answered = [t for t in timed if t.result.kind not in (TIMEOUT, CONNECTION_ERROR)]
     ok = kinds.get(OK, 0)
     errors = {k: v for k, v in kinds.items() if k != OK}
-    examples = [{"replica": t.item.index, "kind": t.result.kind,
+    examples = [{"request": t.item.index, "replica": t.item.index % replicas,
+                 "kind": t.result.kind,
                  "error": (t.result.error or "")[:200]} for t in timed if t.result.kind != OK][:5]
     sent = len(timed)
     return {"requests": sent, "ok": ok, "user_errors": sum(errors.values()),
@@ -238,7 +240,7 @@ def run_configuration(name: str, cfg: FleetConfig, sim: SimProcess, workdir: Pat
     totals = _sim_totals(diff)
     result = {"name": name, "label": LABELS[name].format(n=n), "replicas": n,
               "redis": redis is not None, "startup_s": startup,
-              **_load_figures(timed, elapsed, totals["calls"]),
+              **_load_figures(timed, elapsed, totals["calls"], n),
               "provider_rate_limit_answers": totals["rate_limited"],
               "upstream_by_provider": totals["by_provider"],
               "rate_limited_by_provider": totals["rate_limited_by_provider"],
