@@ -65,9 +65,15 @@ class AnswerStore(SavedRows):
             self._load()
         self._start_saving(flush_every_s)
 
-    def get(self, key: str) -> Stored | None:
+    def get(self, key: str, fresh_s: float | None = None) -> Stored | None:
+        """The newest answer for `key`, here or (with shared state) from another replica. A
+        local one younger than `fresh_s` is taken as is: nothing newer can matter to the
+        caller, and a cache hit then costs no round trip to the shared store."""
         local = self._items.get(key)
-        remote = self.shared.answer_get(key) if self.shared is not None else None
+        if self.shared is None or (local is not None and fresh_s is not None
+                                   and local.age(self.clock()) < fresh_s):
+            return local
+        remote = self.shared.answer_get(key)
         if remote is None:
             return local
         source, fetched_at, value = remote

@@ -189,7 +189,7 @@ class Router:
         ttl = ANSWER_TTL_S[KIND_QUOTE]
         start = time.perf_counter()
         dl = _Deadline(self.clock, self.deadline_s)
-        hit = self.answers.get(key)
+        hit = self.answers.get(key, fresh_s=ttl)
         if hit is not None and hit.age(self.clock()) < ttl:
             return self._quote_hit(hit, ticker, start)
         if self._revalidating(hit):
@@ -201,7 +201,7 @@ class Router:
             return self._quote_late(ticker, hit, start,
                                     {"router": "another fetch of this coin is still in flight"})
         try:
-            hit = self.answers.get(key)
+            hit = self.answers.get(key, fresh_s=ttl)
             if hit is not None and hit.age(self.clock()) < ttl:
                 return self._quote_hit(hit, ticker, start)
             self._tl.sends = self._tl.http_hits = 0
@@ -245,7 +245,7 @@ class Router:
         missing, revalidate = [], []
         now = self.clock()
         for t in tickers:
-            hit = self.answers.get(f"{KIND_QUOTE}:{t}")
+            hit = self.answers.get(f"{KIND_QUOTE}:{t}", fresh_s=ttl)
             if hit is not None and hit.age(now) < ttl:
                 out[t] = self._quote_stored(hit, t, cached=True)
             elif self._revalidating(hit):
@@ -758,7 +758,7 @@ class Router:
         miss, so a hit stays cheap."""
         start = time.perf_counter()
         dl = dl or _Deadline(self.clock, self.deadline_s)
-        hit = self.answers.get(key)
+        hit = self.answers.get(key, fresh_s=ttl)
         if _fresh(hit, self.clock(), ttl, enough):
             return self._hit(hit, what, start, record)
         lock = self._key_lock(key)
@@ -809,12 +809,12 @@ class Router:
         quote miss waits for a snapshot in flight), then we fetch too."""
         give_up = time.monotonic() + min(REFRESH_WAIT_S, dl.left())
         while True:
-            hit = self.answers.get(key)
+            hit = self.answers.get(key, fresh_s=ttl)
             if _fresh(hit, self.clock(), ttl, enough):
                 return hit, None
             flight = self.state.lock(key, self._flight_ttl())
             if flight is not None:
-                again = self.answers.get(key)      # it may have landed just before we locked
+                again = self.answers.get(key, fresh_s=ttl)      # it may have landed just before we locked
                 if _fresh(again, self.clock(), ttl, enough):
                     self.state.unlock(flight)
                     return again, None

@@ -65,7 +65,7 @@ class MarketService:
         """Exchanges do not report market cap: take it from the cached top-coins answer, named
         as such, when the quoting source has none."""
         if "market_cap" not in row:
-            top = self.router.answers.get("top")
+            top = self.router.answers.get("top", fresh_s=ANSWER_TTL_S["top"])
             coin = next((c for c in top.value if c.symbol == row["symbol"]), None) if top else None
             if coin is not None and coin.market_cap:
                 row["market_cap"] = coin.market_cap
