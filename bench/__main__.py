@@ -31,6 +31,9 @@ def parse_args(argv: list[str] | None = None) -> Config:
                         "(default 20; quick 5)")
     p.add_argument("--seed", type=int, help="seed of the request schedule (default 1)")
     p.add_argument("--out", type=Path, help="report directory (default bench/results)")
+    p.add_argument("--replicas", type=int, metavar="N",
+                   help="instead: the fleet benchmark with N replicas (bench/replicas.py; "
+                        "`python -m bench --replicas 3 --help` for its options)")
     args = p.parse_args(argv)
     values = Config.quick_defaults() if args.quick else {}
     for name in ("rate", "seconds", "threads", "baseline_seconds", "seed", "out"):
