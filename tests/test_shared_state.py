@@ -376,3 +376,21 @@ def test_local_backend_without_redis_url(sim, tmp_path):
         router.close()
 
 
+
+
+def test_lock_left_by_a_dead_replica_delays_but_never_fails(fleet, sim, redis_server):
+    """A replica killed mid-fetch leaves its single-flight lock behind: another replica waits
+    a moment for the answer that will never come, then fetches itself."""
+    import redis
+
+    from routing.shared import PREFIX
+
+    b = fleet("B", redis_server.url, providers="binance")
+    dead = redis.Redis.from_url(redis_server.url)
+    assert dead.set(f"{PREFIX}flight:candles:BTC:1h", "killed", px=5000, nx=True)
+    assert b.state.lock("candles:BTC:1h", 5.0) is None          # the key B's fetch takes
+    answer = b.get_candles("BTC", "1h", 20)
+    assert len(answer.value) == 20 and not answer.cached and not answer.stale
+    assert sim.stats()["binance"]["requests"] == 1
+    assert dead.get(f"{PREFIX}flight:candles:BTC:1h") == b"killed"   # left alone, not stolen
+    dead.close()
