@@ -394,3 +394,44 @@ def test_lock_left_by_a_dead_replica_delays_but_never_fails(fleet, sim, redis_se
     assert sim.stats()["binance"]["requests"] == 1
     assert dead.get(f"{PREFIX}flight:candles:BTC:1h") == b"killed"   # left alone, not stolen
     dead.close()
+
+
+def test_api_keys_never_reach_redis(fleet, sim, redis_server, caplog, monkeypatch):
+    """Keys stay out of the shared store as they stay out of the SQLite files: requests-cache's
+    Redis backend keys and stores responses with the same redaction."""
+    import redis
+
+    secrets = {"COINGECKO_API_KEY": "cg-SECRET-1111", "COINCAP_API_KEY": "cc-SECRET-2222",
+               "CRYPTOCOMPARE_API_KEY": "cr-SECRET-3333"}
+    for k, v in secrets.items():
+        monkeypatch.setenv(k, v)
+    a = fleet("A", redis_server.url, providers="coingecko,coincap,cryptocompare")
+    with caplog.at_level(logging.DEBUG):
+        for t in ("BTC", "ETH", "SOL"):
+            a.get_quote(t)
+        a.get_top_coins(10)
+        for coin in ("BTC", "ETH", "SOL", "XRP", "ADA", "DOGE"):
+            a.get_candles(coin, "4h", 10)
+    used = {p["name"] for p in a.provider_status() if p.get("upstream_calls")}
+    assert {"coingecko", "coincap", "cryptocompare"} <= used, used
+    assert set(sim.header_values("coingecko", "x-cg-demo-api-key")) == {"cg-SECRET-1111"}
+    a.state.sync_once()                                  # metrics and heartbeat pushed too
+    client = redis.Redis.from_url(redis_server.url)
+    keys = client.keys("*")
+    assert any(k.startswith(b"cryptohub:http:") for k in keys)   # the HTTP cache is there
+    blob = b""
+    for k in keys:
+        kind = client.type(k)
+        blob += k
+        if kind == b"string":
+            blob += client.get(k)
+        elif kind == b"hash":
+            blob += b"".join(f + v for f, v in client.hgetall(k).items())
+        elif kind == b"list":
+            blob += b"".join(client.lrange(k, 0, -1))
+        elif kind == b"zset":
+            blob += b"".join(m for m, _ in client.zrange(k, 0, -1, withscores=True))
+    client.close()
+    for v in secrets.values():
+        assert v.encode() not in blob
+        assert v not in caplog.text
