@@ -99,7 +99,8 @@ def test_cooldown_set_via_one_replica_is_honoured_by_the_other_within_1s(fleet, 
     seen = until(lambda: b.health["binance"].blocked_until >= blocked - 0.1, SYNC_BOUND_S)
     assert seen, "B did not see A's cooldown within 1 s"
     row = next(p for p in b.provider_status() if p["name"] == "binance")
-    assert row["state"] == "rate_limited" and row["cooldown_until"] == pytest.approx(blocked, abs=0.1)
+    assert row["state"] == "rate_limited"
+    assert row["cooldown_until"] == pytest.approx(blocked, abs=0.1)
     before = sim.stats()["binance"]["requests"]
     answer = b.get_candles("BTC", "1h", 20)
     assert answer.source == "kraken"
