@@ -343,6 +343,19 @@ def test_redis_url_is_checked_and_redacted():
         build_router(None, env={"REDIS_URL": "http://127.0.0.1:6379"}, persist=False)
 
 
+def test_status_drawer_says_how_state_is_shared():
+    from ui.status_drawer import shared_state_line
+
+    assert "this process only" in shared_state_line({"backend": "local"}, [])
+    up = shared_state_line({"backend": "redis", "state": "connected",
+                            "url": "redis://:***@db:6379/0"},
+                           [{"alive": True}, {"alive": True}, {"alive": False}])
+    assert "redis://:***@db:6379/0: 2 replicas alive" in up
+    lost = shared_state_line({"backend": "redis", "state": "lost", "url": "redis://db:6379/0",
+                              "lost_since": 0.0 + 3 * 3600 + 120, "budget_share": 1 / 3}, [])
+    assert "unreachable since 03:02:00 UTC: local state, each provider budget at 33%" in lost
+
+
 def test_local_budget_reports_its_refill_from_what_was_spent():
     """The local budget's wait is read from its spend ledger: a spent budget says when the
     oldest spend leaves the window (the bucket's own `waiting` knows only its last refusal)."""
