@@ -814,7 +814,7 @@ class Router:
                 return hit, None
             flight = self.state.lock(key, self._flight_ttl())
             if flight is not None:
-                again = self.answers.get(key, fresh_s=ttl)      # it may have landed just before we locked
+                again = self.answers.get(key, fresh_s=ttl)   # it may have landed meanwhile
                 if _fresh(again, self.clock(), ttl, enough):
                     self.state.unlock(flight)
                     return again, None

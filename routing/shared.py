@@ -108,7 +108,7 @@ class SharedState:
     def book_fetched(self, venue: str) -> float:
         return 0.0
 
-    # -- budgets, gates, single flight ------------------------------------------------------------
+    # -- budgets, gates, single flight ----------------------------------------------------------
     def budget(self, name: str, rate_limit: RateLimit) -> ProviderBudget:
         return ProviderBudget(rate_limit)
 
@@ -123,7 +123,7 @@ class SharedState:
     def unlock(self, token: Any) -> None:
         pass
 
-    # -- metrics ----------------------------------------------------------------------------------
+    # -- metrics --------------------------------------------------------------------------------
     def others_metrics(self) -> list[dict]:
         """The counters other replicas published (none locally)."""
         return []
@@ -134,7 +134,7 @@ class SharedState:
     def fleet_errors(self) -> list[dict] | None:
         return None
 
-    # -- life cycle and status ----------------------------------------------------------------------
+    # -- life cycle and status ------------------------------------------------------------------
     def attach(self, router: Any) -> None:
         pass
 
@@ -349,7 +349,7 @@ class RedisState(SharedState):
             log.info("Shared state: Redis at %s, replica %s, %d replica(s) alive", self.safe_url,
                      replica_id, self.replicas_seen)
 
-    # -- guarded calls ----------------------------------------------------------------------------
+    # -- guarded calls --------------------------------------------------------------------------
     @property
     def connected(self) -> bool:
         return self.state == "connected"
@@ -390,7 +390,7 @@ class RedisState(SharedState):
         log.info("Shared state: Redis at %s answers again after %.1f s; rejoined the fleet",
                  self.safe_url, lost_for)
 
-    # -- clocks -----------------------------------------------------------------------------------
+    # -- clocks ---------------------------------------------------------------------------------
     def _measure_offset(self) -> None:
         t0 = time.time()
         s, us = self.client.time()
@@ -448,7 +448,7 @@ class RedisState(SharedState):
                 self._fetched = {k.decode(): float(v) for k, v in raw.items()}
         return self._fetched.get(venue, 0.0)
 
-    # -- budgets, gates, single flight ------------------------------------------------------------
+    # -- budgets, gates, single flight ----------------------------------------------------------
     def budget(self, name: str, rate_limit: RateLimit) -> SharedBudget:
         b = SharedBudget(name, rate_limit, self)
         self._budgets.append(b)
@@ -516,7 +516,7 @@ class RedisState(SharedState):
                 pass    # it expired meanwhile: someone else may hold it now, which is fine
         self.call(release)
 
-    # -- metrics ----------------------------------------------------------------------------------
+    # -- metrics --------------------------------------------------------------------------------
     def others_metrics(self) -> list[dict]:
         return self._cached("others", lambda c: [
             json.loads(v) for k, v in c.hgetall(f"{PREFIX}metrics").items()
@@ -567,7 +567,7 @@ class RedisState(SharedState):
             at, value = self._fleet_cache.get(name, (0.0, None))
             self._fleet_cache[name] = (0.0, value)
 
-    # -- heartbeat, replicas, sync ----------------------------------------------------------------
+    # -- heartbeat, replicas, sync --------------------------------------------------------------
     def _heartbeat(self) -> None:
         now = self.now()
         beat = json.dumps({"id": self.replica_id, "started_at": self.started_at + self.offset_s,
@@ -644,7 +644,7 @@ class RedisState(SharedState):
         self.call(lambda c: c.hdel(f"{PREFIX}replicas", self.replica_id))
         self.client.close()
 
-    # -- status -----------------------------------------------------------------------------------
+    # -- status ---------------------------------------------------------------------------------
     def view(self) -> dict:
         with self._mu:
             return {"backend": "redis", "state": self.state, "url": self.safe_url,

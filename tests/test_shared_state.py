@@ -99,7 +99,8 @@ def test_cooldown_set_via_one_replica_is_honoured_by_the_other_within_1s(fleet, 
     seen = until(lambda: b.health["binance"].blocked_until >= blocked - 0.1, SYNC_BOUND_S)
     assert seen, "B did not see A's cooldown within 1 s"
     row = next(p for p in b.provider_status() if p["name"] == "binance")
-    assert row["state"] == "rate_limited" and row["cooldown_until"] == pytest.approx(blocked, abs=0.1)
+    assert row["state"] == "rate_limited"
+    assert row["cooldown_until"] == pytest.approx(blocked, abs=0.1)
     before = sim.stats()["binance"]["requests"]
     answer = b.get_candles("BTC", "1h", 20)
     assert answer.source == "kraken"
@@ -342,6 +343,19 @@ def test_redis_url_is_checked_and_redacted():
         build_router(None, env={"REDIS_URL": "http://127.0.0.1:6379"}, persist=False)
 
 
+def test_status_drawer_says_how_state_is_shared():
+    from ui.status_drawer import shared_state_line
+
+    assert "this process only" in shared_state_line({"backend": "local"}, [])
+    up = shared_state_line({"backend": "redis", "state": "connected",
+                            "url": "redis://:***@db:6379/0"},
+                           [{"alive": True}, {"alive": True}, {"alive": False}])
+    assert "redis://:***@db:6379/0: 2 replicas alive" in up
+    lost = shared_state_line({"backend": "redis", "state": "lost", "url": "redis://db:6379/0",
+                              "lost_since": 0.0 + 3 * 3600 + 120, "budget_share": 1 / 3}, [])
+    assert "unreachable since 03:02:00 UTC: local state, each provider budget at 33%" in lost
+
+
 def test_local_budget_reports_its_refill_from_what_was_spent():
     """The local budget's wait is read from its spend ledger: a spent budget says when the
     oldest spend leaves the window (the bucket's own `waiting` knows only its last refusal)."""
@@ -376,3 +390,62 @@ def test_local_backend_without_redis_url(sim, tmp_path):
         router.close()
 
 
+
+
+def test_lock_left_by_a_dead_replica_delays_but_never_fails(fleet, sim, redis_server):
+    """A replica killed mid-fetch leaves its single-flight lock behind: another replica waits
+    a moment for the answer that will never come, then fetches itself."""
+    import redis
+
+    from routing.shared import PREFIX
+
+    b = fleet("B", redis_server.url, providers="binance")
+    dead = redis.Redis.from_url(redis_server.url)
+    assert dead.set(f"{PREFIX}flight:candles:BTC:1h", "killed", px=5000, nx=True)
+    assert b.state.lock("candles:BTC:1h", 5.0) is None          # the key B's fetch takes
+    answer = b.get_candles("BTC", "1h", 20)
+    assert len(answer.value) == 20 and not answer.cached and not answer.stale
+    assert sim.stats()["binance"]["requests"] == 1
+    assert dead.get(f"{PREFIX}flight:candles:BTC:1h") == b"killed"   # left alone, not stolen
+    dead.close()
+
+
+def test_api_keys_never_reach_redis(fleet, sim, redis_server, caplog, monkeypatch):
+    """Keys stay out of the shared store as they stay out of the SQLite files: requests-cache's
+    Redis backend keys and stores responses with the same redaction."""
+    import redis
+
+    secrets = {"COINGECKO_API_KEY": "cg-SECRET-1111", "COINCAP_API_KEY": "cc-SECRET-2222",
+               "CRYPTOCOMPARE_API_KEY": "cr-SECRET-3333"}
+    for k, v in secrets.items():
+        monkeypatch.setenv(k, v)
+    a = fleet("A", redis_server.url, providers="coingecko,coincap,cryptocompare")
+    with caplog.at_level(logging.DEBUG):
+        for t in ("BTC", "ETH", "SOL"):
+            a.get_quote(t)
+        a.get_top_coins(10)
+        for coin in ("BTC", "ETH", "SOL", "XRP", "ADA", "DOGE"):
+            a.get_candles(coin, "4h", 10)
+    used = {p["name"] for p in a.provider_status() if p.get("upstream_calls")}
+    assert "coingecko" in used and len(used) >= 2, used     # keyed calls went out
+    assert set(sim.header_values("coingecko", "x-cg-demo-api-key")) == {"cg-SECRET-1111"}
+    a.state.sync_once()                                  # metrics and heartbeat pushed too
+    client = redis.Redis.from_url(redis_server.url)
+    keys = client.keys("*")
+    assert any(k.startswith(b"cryptohub:http:") for k in keys)   # the HTTP cache is there
+    blob = b""
+    for k in keys:
+        kind = client.type(k)
+        blob += k
+        if kind == b"string":
+            blob += client.get(k)
+        elif kind == b"hash":
+            blob += b"".join(f + v for f, v in client.hgetall(k).items())
+        elif kind == b"list":
+            blob += b"".join(client.lrange(k, 0, -1))
+        elif kind == b"zset":
+            blob += b"".join(m for m, _ in client.zrange(k, 0, -1, withscores=True))
+    client.close()
+    for v in secrets.values():
+        assert v.encode() not in blob
+        assert v not in caplog.text
