@@ -4,6 +4,8 @@ bench/results/ (latest.json, latest.md and a timestamped copy).
 
     python -m bench                 20 req/s for 120 s, 16 threads (about 3 min in all)
     python -m bench --quick         10 req/s for 15 s, smaller baselines (about 30-40 s)
+    python -m bench --replicas 3    one replica, three independent, three on one Redis and
+                                    three with Redis killed halfway (bench/replicas.py)
 """
 from __future__ import annotations
 
@@ -29,6 +31,9 @@ def parse_args(argv: list[str] | None = None) -> Config:
                         "(default 20; quick 5)")
     p.add_argument("--seed", type=int, help="seed of the request schedule (default 1)")
     p.add_argument("--out", type=Path, help="report directory (default bench/results)")
+    p.add_argument("--replicas", type=int, metavar="N",
+                   help="instead: the fleet benchmark with N replicas (bench/replicas.py; "
+                        "`python -m bench --replicas 3 --help` for its options)")
     args = p.parse_args(argv)
     values = Config.quick_defaults() if args.quick else {}
     for name in ("rate", "seconds", "threads", "baseline_seconds", "seed", "out"):
@@ -42,6 +47,10 @@ def parse_args(argv: list[str] | None = None) -> Config:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if any(a == "--replicas" or a.startswith("--replicas=") for a in argv):
+        from .replicas import main as fleet_main
+        return fleet_main(argv)
     cfg = parse_args(argv)
     stop = threading.Event()
 

@@ -239,16 +239,18 @@ class RedisProcess(ManagedProcess):
 
 
 class AppProcess(ManagedProcess):
-    """`python app.py` as a user runs it, pointed at the simulator, with fresh state."""
+    """`python app.py` as a user runs it, pointed at the simulator, with fresh state (its own
+    DATA_DIR under `workdir`; `extra_env` e.g. REDIS_URL and REPLICA_ID for a fleet)."""
 
-    def __init__(self, workdir: Path, base_urls: dict[str, str], port: int | None = None):
+    def __init__(self, workdir: Path, base_urls: dict[str, str], port: int | None = None,
+                 extra_env: dict[str, str] | None = None):
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         data_dir = workdir / "app-data"
         data_dir.mkdir(parents=True, exist_ok=True)
         env = child_env({**base_urls, "DATA_DIR": str(data_dir), "SENTIMENT_MODEL": "none",
                          "GRADIO_SERVER_PORT": str(self.port),
-                         "GRADIO_SERVER_NAME": "127.0.0.1"})
+                         "GRADIO_SERVER_NAME": "127.0.0.1", **(extra_env or {})})
         super().__init__([sys.executable, "app.py"], env, workdir / "app.log")
         self.started = 0.0
         self.healthy_after: float | None = None       # seconds from start to the first 200

@@ -54,19 +54,47 @@ class AnswerStore(SavedRows):
     INSERT = "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?)"
 
     def __init__(self, persistence: Persistence, flush_every_s: float = 2.0,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, shared: Any = None):
+        """`shared` (routing/shared.py) also holds every answer, so one replica's fetch is
+        served by all; the local copy stays the fallback."""
         self._open(persistence)
         self.clock = clock
+        self.shared = shared
         self._items: dict[str, Stored] = {}
         if self.path is not None:
             self._load()
         self._start_saving(flush_every_s)
 
-    def get(self, key: str) -> Stored | None:
-        return self._items.get(key)
+    def get(self, key: str, fresh_s: float | None = None) -> Stored | None:
+        """The newest answer for `key`, here or (with shared state) from another replica. A
+        local one younger than `fresh_s` is taken as is: nothing newer can matter to the
+        caller, and a cache hit then costs no round trip to the shared store."""
+        local = self._items.get(key)
+        if self.shared is None or (local is not None and fresh_s is not None
+                                   and local.age(self.clock()) < fresh_s):
+            return local
+        remote = self.shared.answer_get(key)
+        if remote is None:
+            return local
+        source, fetched_at, value = remote
+        if local is not None and local.fetched_at >= fetched_at:
+            return local
+        try:
+            item = Stored(key, decode(value), source, fetched_at)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return local      # written by another version of the app: ours is refetched
+        self._keep(item)
+        return item
 
     def put(self, key: str, value: Any, source: str, fetched_at: float | None = None) -> Stored:
         item = Stored(key, value, source, self.clock() if fetched_at is None else fetched_at)
+        if self.shared is not None:
+            self.shared.answer_put(key, source, item.fetched_at, encode(value))
+        self._keep(item)
+        return item
+
+    def _keep(self, item: Stored) -> None:
+        key = item.key
         with self._lock:
             self._items[key] = item
             self._dirty.add(key)
@@ -74,7 +102,6 @@ class AnswerStore(SavedRows):
                 oldest = sorted(self._items.values(), key=lambda s: s.fetched_at)[:1000]
                 for s in oldest:
                     self._items.pop(s.key, None)
-        return item
 
     def counts(self) -> dict[str, int]:
         """Entries per kind (the key prefix before ':')."""

@@ -8,7 +8,7 @@ import threading
 import time
 from typing import Callable
 
-from pyrate_limiter import Duration, InMemoryBucket, Limiter, Rate, RateItem
+from pyrate_limiter import Duration, InMemoryBucket, Limiter, Rate
 
 from providers.base import RateLimit
 
@@ -23,8 +23,10 @@ BREAKER_MAX_S = 300.0
 class ProviderBudget:
     """The provider's documented limit minus a safety margin, spent without ever blocking."""
 
-    def __init__(self, rate_limit: RateLimit, margin: float = SAFETY_MARGIN):
-        self.capacity = max(1, math.floor(rate_limit.requests * margin))
+    def __init__(self, rate_limit: RateLimit, margin: float = SAFETY_MARGIN,
+                 capacity: int | None = None):
+        """`capacity` overrides the margin's (a replica's share while the fleet's store is lost)."""
+        self.capacity = capacity or max(1, math.floor(rate_limit.requests * margin))
         self.window_ms = int(rate_limit.per_seconds * Duration.SECOND)
         self.bucket = InMemoryBucket([Rate(self.capacity, self.window_ms)])
         self.limiter = Limiter(self.bucket)
@@ -42,17 +44,40 @@ class ProviderBudget:
                 self._used.append((time.monotonic(), weight))
         return ok
 
-    def remaining(self) -> int:
+    def carry(self, spends: list[tuple[float, int]]) -> None:
+        """Count spends made elsewhere (monotonic time, weight) against this budget, up to its
+        capacity: a replica that falls back to its share keeps what it already spent."""
         horizon = time.monotonic() - self.window_ms / 1000.0
+        for t, w in spends:
+            if t > horizon and self.limiter.try_acquire("budget", w, blocking=False):
+                with self._lock:
+                    self._used.append((t, w))
+
+    def _window(self) -> tuple[float, list[tuple[float, int]]]:
+        now = time.monotonic()
+        horizon = now - self.window_ms / 1000.0
         with self._lock:
             self._used = [(t, w) for t, w in self._used if t > horizon]
-            used = sum(w for _, w in self._used)
-        return max(0, self.capacity - used)
+            return now, list(self._used)
+
+    def remaining(self) -> int:
+        _, used = self._window()
+        return max(0, self.capacity - sum(w for _, w in used))
 
     def wait_s(self) -> float:
-        """Seconds until one more unit fits (0 when it fits now)."""
-        ms = self.bucket.waiting(RateItem("budget", self.bucket.now(), 1))
-        return max(0.0, float(ms) / 1000.0)
+        """Seconds until one more unit fits (0 when it fits now), from the ledger: the time at
+        which enough of the oldest spends leave the window. (The bucket's own `waiting` only
+        knows about its last refused item, not about what was spent.)"""
+        now, used = self._window()
+        excess = sum(w for _, w in used) + 1 - self.capacity
+        if excess <= 0:
+            return 0.0
+        freed = 0
+        for t, w in used:
+            freed += w
+            if freed >= excess:
+                return max(0.0, t + self.window_ms / 1000.0 - now)
+        return self.window_ms / 1000.0
 
 
 class ProviderHealth:
@@ -60,11 +85,17 @@ class ProviderHealth:
     `clock` gives epoch seconds (injectable so tests can step time); the budget keeps the real
     clock, because pyrate-limiter keeps its own."""
 
-    def __init__(self, name: str, rate_limit: RateLimit, clock: Callable[[], float] = time.time):
+    def __init__(self, name: str, rate_limit: RateLimit, clock: Callable[[], float] = time.time,
+                 budget: "ProviderBudget | None" = None,
+                 on_change: Callable[[str, dict], None] | None = None):
+        """`budget` may be a shared one (routing/shared.py); `on_change(name, snapshot)` is told
+        of every new cooldown and every breaker that opens or closes, so other replicas see it."""
         self.name = name
         self.rate_limit = rate_limit
         self.clock = clock
-        self.budget = ProviderBudget(rate_limit)
+        self.budget = budget if budget is not None else ProviderBudget(rate_limit)
+        self.on_change = on_change
+        self.changed_at = 0.0             # when the breaker last changed (last write wins)
         self._lock = threading.Lock()
         self.blocked_until = 0.0          # epoch seconds; set by 429 / ban / refused access
         self.block_state = ""             # "rate_limited" or "disabled"
@@ -82,14 +113,20 @@ class ProviderHealth:
             self.blocked_until = max(self.blocked_until, self.clock() + seconds)
             self.block_state, self.block_reason = state, reason
             self.probe_in_flight = False
+        self._changed()
 
     def success(self) -> None:
         with self._lock:
+            was_open = bool(self.open_until or self.opens)
             self.consecutive_failures = 0
             self.opens = 0
             self.open_until = 0.0
             self.probe_in_flight = False
             self._note(True)
+            if was_open:
+                self.changed_at = self.clock()
+        if was_open:
+            self._changed()
 
     def failure(self, reason: str) -> None:
         with self._lock:
@@ -97,12 +134,39 @@ class ProviderHealth:
             self.consecutive_failures += 1
             self._note(False)
             half_open = self.open_until and now >= self.open_until
-            if half_open or self.consecutive_failures >= BREAKER_THRESHOLD:
+            opened = bool(half_open or self.consecutive_failures >= BREAKER_THRESHOLD)
+            if opened:
                 self.opens += 1
                 period = min(BREAKER_MAX_S, BREAKER_BASE_S * 2 ** (self.opens - 1))
                 self.open_until = now + period
                 self.block_reason = reason
+                self.changed_at = now
             self.probe_in_flight = False
+        if opened:
+            self._changed()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change(self.name, self.snapshot())
+
+    def apply_shared(self, data: dict) -> None:
+        """Another replica's view of this provider's gates: a later cooldown is taken as is; the
+        breaker follows whichever replica changed it last."""
+        with self._lock:
+            until = float(data.get("blocked_until") or 0.0)
+            if until > self.blocked_until:
+                self.blocked_until = until
+                self.block_state = str(data.get("block_state") or "rate_limited")
+                self.block_reason = str(data.get("block_reason") or "")
+            changed = float(data.get("changed_at") or 0.0)
+            if changed > self.changed_at:
+                self.changed_at = changed
+                self.open_until = float(data.get("open_until") or 0.0)
+                self.opens = int(data.get("opens") or 0)
+                if self.open_until:
+                    self.block_reason = str(data.get("block_reason") or self.block_reason)
+                else:
+                    self.consecutive_failures = 0
 
     def deviating(self, reason: str) -> None:
         """Its quote disagreed with the other venues: picked less, shown degraded with the
@@ -169,7 +233,7 @@ class ProviderHealth:
     def snapshot(self) -> dict:
         return {"blocked_until": self.blocked_until, "block_state": self.block_state,
                 "block_reason": self.block_reason, "open_until": self.open_until,
-                "opens": self.opens}
+                "opens": self.opens, "changed_at": self.changed_at}
 
     def restore(self, data: dict) -> None:
         """Bring back cooldowns and open breakers that outlive a restart."""

@@ -127,6 +127,10 @@ class Metrics:
         self.series: dict[int, Counter[str]] = {}  # minute (epoch // 60) -> provider -> calls
         self.health_state: dict[str, dict] = {}    # provider -> ProviderHealth.snapshot()
         self.health_source = None                  # callable giving fresh health snapshots
+        # With shared state (routing/shared.py), what has not reached the fleet's store yet:
+        self.shared = None
+        self._series_delta: Counter[tuple[int, str]] = Counter()
+        self._error_queue: list[dict] = []
         self._dirty = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -165,6 +169,8 @@ class Metrics:
             p.last_status = status
             self.totals["upstream_calls"] += 1
             self.series.setdefault(minute, Counter())[provider] += 1
+            if self.shared is not None:
+                self._series_delta[(minute, provider)] += 1
             self._dirty = True
 
     def http_cache_hit(self, provider: str) -> None:
@@ -202,6 +208,9 @@ class Metrics:
             p.outcomes.append((now, False))
             p.errors.append({"time": now, "provider": provider, "kind": kind, "message": text,
                              "action": action})
+            if self.shared is not None:
+                self._error_queue.append(p.errors[-1])
+                del self._error_queue[:-ERRORS_KEPT]
             self._dirty = True
 
     def budget_skip(self, provider: str) -> None:
@@ -219,40 +228,81 @@ class Metrics:
         with self._lock:
             return percentile(list(self._p(provider).latencies), 0.95)
 
+    # -- the fleet (shared state) ---------------------------------------------------------------
+    def take_shared(self) -> tuple[dict, Counter, list[dict]]:
+        """(this replica's counters, series and errors not yet pushed) for the shared store,
+        which sums every replica's counters; the pending parts are handed over and cleared."""
+        with self._lock:
+            snap = {"totals": dict(self.totals), "response_ms_sum": self.response_ms_sum,
+                    "providers": {n: _counters(p) for n, p in self.providers.items()}}
+            series, self._series_delta = self._series_delta, Counter()
+            errors, self._error_queue = self._error_queue, []
+        return snap, series, errors
+
+    def give_back(self, series: Counter, errors: list[dict]) -> None:
+        """A push that failed: keep its parts for the next one."""
+        with self._lock:
+            self._series_delta.update(series)
+            self._error_queue[:0] = errors
+            del self._error_queue[:-ERRORS_KEPT]
+
+    def _others(self) -> list[dict]:
+        return self.shared.others_metrics() if self.shared is not None else []
+
     # -- reading ------------------------------------------------------------------------------
     def provider_view(self, name: str) -> dict:
-        """Lifetime counters and latencies of one provider (the recent verdict is status.assess's,
-        fed by outcomes())."""
+        """Lifetime counters (of the fleet, with shared state) and this replica's latencies of
+        one provider (the recent verdict is status.assess's, fed by outcomes())."""
+        others = [o.get("providers", {}).get(name) for o in self._others()]
+        others = [o for o in others if o]
+        total_up = sum(o.get("totals", {}).get("upstream_calls", 0) for o in self._others())
         with self._lock:
             p = self._p(name)
+            c = _counters(p)
             lat = list(p.latencies)
-            total_up = self.totals["upstream_calls"]
-            attempts = p.successes + sum(n for k, n in p.failures.items()
-                                         if k not in NOT_HEALTH_KINDS)
-            return {
-                "requests": p.requests, "successes": p.successes,
-                "failures": dict(p.failures), "upstream_calls": p.upstream_calls,
-                "http_cache_hits": p.http_cache_hits,
-                "rate_limit_hits": p.rate_limit_answers, "budget_skips": p.budget_skips,
-                "hedges": p.hedges,
-                "success_rate_all": round(p.successes / attempts, 4) if attempts else None,
-                "latency_ms": {"avg": round(sum(lat) / len(lat), 1) if lat else None,
-                               "p50": _r(percentile(lat, 0.5)), "p95": _r(percentile(lat, 0.95))},
-                "share": round(p.upstream_calls / total_up, 4) if total_up else 0.0,
-                "last_success": p.last_success or None, "last_error": p.last_error or None,
-                "last_error_at": p.last_error_at or None, "last_status": p.last_status,
-            }
+            total_up += self.totals["upstream_calls"]
+        for o in others:
+            for k in _SUMMED:
+                c[k] += o.get(k, 0)
+            for kind, n in o.get("failures", {}).items():
+                c["failures"][kind] = c["failures"].get(kind, 0) + n
+            c["last_success"] = max(c["last_success"], o.get("last_success", 0.0))
+            if o.get("last_error_at", 0.0) > c["last_error_at"]:
+                for k in ("last_error", "last_error_at", "last_status"):
+                    c[k] = o.get(k)
+        attempts = c["successes"] + sum(n for k, n in c["failures"].items()
+                                        if k not in NOT_HEALTH_KINDS)
+        return {
+            "requests": c["requests"], "successes": c["successes"],
+            "failures": c["failures"], "upstream_calls": c["upstream_calls"],
+            "http_cache_hits": c["http_cache_hits"],
+            "rate_limit_hits": c["rate_limit_answers"], "budget_skips": c["budget_skips"],
+            "hedges": c["hedges"],
+            "success_rate_all": round(c["successes"] / attempts, 4) if attempts else None,
+            "latency_ms": {"avg": round(sum(lat) / len(lat), 1) if lat else None,
+                           "p50": _r(percentile(lat, 0.5)), "p95": _r(percentile(lat, 0.95))},
+            "share": round(c["upstream_calls"] / total_up, 4) if total_up else 0.0,
+            "last_success": c["last_success"] or None, "last_error": c["last_error"] or None,
+            "last_error_at": c["last_error_at"] or None, "last_status": c["last_status"],
+        }
 
     def totals_view(self) -> dict:
+        """Totals of this replica, or of the whole fleet with shared state."""
+        others = self._others()
         with self._lock:
-            t = self.totals
+            t = Counter(self.totals)
+            ms_sum = self.response_ms_sum
+        for o in others:
+            t.update({k: v for k, v in o.get("totals", {}).items() if isinstance(v, int)})
+            ms_sum += o.get("response_ms_sum", 0.0)
+        with self._lock:
             req = t["requests"]
             return {
                 "requests": req, "cache_hits": t["cache_hits"],
                 "cache_hit_rate": round(t["cache_hits"] / req, 4) if req else 0.0,
                 "upstream_calls": t["upstream_calls"],
                 "upstream_per_request": round(t["upstream_calls"] / req, 4) if req else 0.0,
-                "avg_response_ms": round(self.response_ms_sum / req, 2) if req else None,
+                "avg_response_ms": round(ms_sum / req, 2) if req else None,
                 "stale_answers": t["stale"], "errors": t["errors"], "hedges": t["hedges"],
                 "uptime_s": round(time.time() - self.started_at, 1),
             }
@@ -260,19 +310,30 @@ class Metrics:
     def series_view(self, hours: int = SERIES_HOURS) -> list[dict]:
         """Upstream calls per provider per minute, oldest first: [{minute, provider, calls}]."""
         cutoff = int(time.time() // 60) - hours * 60
+        fleet = self.shared.fleet_series() if self.shared is not None else None
         with self._lock:
-            return [{"minute": m * 60, "provider": p, "calls": n}
-                    for m in sorted(self.series) if m > cutoff
-                    for p, n in sorted(self.series[m].items())]
+            if fleet is None:
+                return [{"minute": m * 60, "provider": p, "calls": n}
+                        for m in sorted(self.series) if m > cutoff
+                        for p, n in sorted(self.series[m].items())]
+            merged = Counter(fleet)
+            merged.update(self._series_delta)
+        return [{"minute": m * 60, "provider": p, "calls": n}
+                for (m, p), n in sorted(merged.items()) if m > cutoff]
 
     def outcomes(self, name: str) -> list[tuple[float, bool]]:
         with self._lock:
             return list(self._p(name).outcomes)
 
     def errors_view(self, since: float = 0.0) -> list[dict]:
-        """Every kept provider error since `since` (epoch), oldest first."""
+        """Every kept provider error since `since` (epoch), oldest first: the fleet's with
+        shared state."""
+        fleet = self.shared.fleet_errors() if self.shared is not None else None
         with self._lock:
-            out = [e for p in self.providers.values() for e in p.errors if e["time"] > since]
+            if fleet is None:
+                out = [e for p in self.providers.values() for e in p.errors if e["time"] > since]
+            else:
+                out = [_error(e) for e in fleet + self._error_queue if e["time"] > since]
         return sorted(out, key=lambda e: e["time"])
 
     # -- persistence --------------------------------------------------------------------------
@@ -345,6 +406,19 @@ class Metrics:
         if self._thread:
             self._thread.join(timeout=5)
         self.flush()
+
+
+_SUMMED = ("requests", "successes", "upstream_calls", "http_cache_hits", "rate_limit_answers",
+           "budget_skips", "hedges")
+
+
+def _counters(p: ProviderStats) -> dict:
+    """The counters of one provider that add up across replicas, and its last events."""
+    out = {k: getattr(p, k) for k in _SUMMED}
+    out.update(failures=dict(p.failures), last_success=p.last_success,
+               last_error=p.last_error, last_error_at=p.last_error_at,
+               last_status=p.last_status)
+    return out
 
 
 def _r(v: float | None) -> float | None:

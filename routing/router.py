@@ -49,6 +49,7 @@ from .metrics import Metrics
 from .quotebook import BookQuote, QuoteBook
 from .status import ERROR_WINDOW_S, assess, humanize
 from .session import BudgetExhausted, ProviderHTTP, RoutedSession
+from .shared import LocalState, SharedState
 
 log = logging.getLogger("routing")
 
@@ -65,6 +66,7 @@ DISABLED_FOR_S = 600.0        # refused access (401/403/451): leave it alone for
 MAX_GROUP = 3                 # venues asked at once when the book is too thin to check a quote
 REFRESH_WAIT_S = 2.0          # a quote miss waits this long for a snapshot already in flight
 REFRESH_POLL_S = 0.05         # how often such a wait looks whether the book can answer already
+FLIGHT_TTL_S = 5.0            # a fleet-wide single-flight lock expires after this at the latest
 
 
 class _Deadline:
@@ -97,10 +99,14 @@ class Router:
     def __init__(self, providers: Iterable[Provider], session: RoutedSession, metrics: Metrics,
                  answers: AnswerStore, *, disabled: dict[str, str] | None = None,
                  deadline_s: float = DEADLINE_S, stale_window_s: float = STALE_WINDOW_S,
-                 book: QuoteBook | None = None, clock: Callable[[], float] = time.time):
+                 book: QuoteBook | None = None, clock: Callable[[], float] = time.time,
+                 state: SharedState | None = None):
         """`clock` (epoch seconds) is read for every age, deadline, cooldown and breaker; give
-        `answers` and `book` the same one. Tests inject a clock they can step."""
+        `answers` and `book` the same one. Tests inject a clock they can step. `state` is where
+        budgets, gates, single-flight locks and the replica list live (routing/shared.py; the
+        local backend by default); give `answers`, `book` and `metrics` the same one."""
         self.clock = clock
+        self.state = state if state is not None else LocalState("local")
         self.session = session
         self.metrics = metrics
         self.answers = answers
@@ -135,11 +141,14 @@ class Router:
             if name in saved:
                 h.restore(saved[name])
         metrics.health_source = self._health_snapshot
+        self.state.attach(self)
 
     # -- set-up ---------------------------------------------------------------------------------
     def add(self, provider: Provider) -> None:
         name = provider.name
-        health = ProviderHealth(name, provider.rate_limit, clock=self.clock)
+        health = ProviderHealth(name, provider.rate_limit, clock=self.clock,
+                                budget=self.state.budget(name, provider.rate_limit),
+                                on_change=self.state.gate_changed)
         provider.http = ProviderHTTP(self.session, name, budget=health.budget.try_spend,
                                      on_send=self._on_send, on_cache_hit=self._on_http_hit,
                                      clock=self.clock)
@@ -180,7 +189,7 @@ class Router:
         ttl = ANSWER_TTL_S[KIND_QUOTE]
         start = time.perf_counter()
         dl = _Deadline(self.clock, self.deadline_s)
-        hit = self.answers.get(key)
+        hit = self.answers.get(key, fresh_s=ttl)
         if hit is not None and hit.age(self.clock()) < ttl:
             return self._quote_hit(hit, ticker, start)
         if self._revalidating(hit):
@@ -192,7 +201,7 @@ class Router:
             return self._quote_late(ticker, hit, start,
                                     {"router": "another fetch of this coin is still in flight"})
         try:
-            hit = self.answers.get(key)
+            hit = self.answers.get(key, fresh_s=ttl)
             if hit is not None and hit.age(self.clock()) < ttl:
                 return self._quote_hit(hit, ticker, start)
             self._tl.sends = self._tl.http_hits = 0
@@ -236,7 +245,7 @@ class Router:
         missing, revalidate = [], []
         now = self.clock()
         for t in tickers:
-            hit = self.answers.get(f"{KIND_QUOTE}:{t}")
+            hit = self.answers.get(f"{KIND_QUOTE}:{t}", fresh_s=ttl)
             if hit is not None and hit.age(now) < ttl:
                 out[t] = self._quote_stored(hit, t, cached=True)
             elif self._revalidating(hit):
@@ -521,6 +530,8 @@ class Router:
                     reasons.update(why)
         finally:
             if locked:
+                self.state.unlock(getattr(self._tl, "flight", None))
+                self._tl.flight = None
                 self._refresh_lock.release()
         for p in running.values():
             reasons.setdefault(p.name, f"no answer within the call's {dl.seconds:g} s deadline")
@@ -538,7 +549,13 @@ class Router:
         until = time.monotonic() + min(REFRESH_WAIT_S, dl.left())
         while True:
             if self._refresh_lock.acquire(timeout=REFRESH_POLL_S):
-                return True
+                flight = self.state.lock(f"{KIND_QUOTE}:snapshots", self._flight_ttl())
+                if flight is not None:          # the fleet's round is ours too
+                    self._tl.flight = flight
+                    self.book.reread()          # what the previous round brought counts
+                    return True
+                self._refresh_lock.release()    # another replica's round: wait for its book
+                time.sleep(REFRESH_POLL_S)
             if time.monotonic() >= until or not self._pending(tickers, out, preferred):
                 return False
 
@@ -741,29 +758,34 @@ class Router:
         miss, so a hit stays cheap."""
         start = time.perf_counter()
         dl = dl or _Deadline(self.clock, self.deadline_s)
-        hit = self.answers.get(key)
+        hit = self.answers.get(key, fresh_s=ttl)
         if _fresh(hit, self.clock(), ttl, enough):
             return self._hit(hit, what, start, record)
         lock = self._key_lock(key)
         reasons: dict[str, str] = {}
         providers: list[Provider] = []
         if lock.acquire(timeout=dl.left()):
+            flight = None
             try:
-                hit = self.answers.get(key)
+                hit, flight = self._take_flight(key, ttl, enough, dl)
                 if _fresh(hit, self.clock(), ttl, enough):
                     return self._hit(hit, what, start, record)
-                self._tl.sends = self._tl.http_hits = 0
-                providers = candidates()
-                order = self._order(kind, providers, reasons)
-                won = self._race(order, kind, what, call, key, ttl, dl, reasons)
-                if won is not None:
-                    stored, sends = won
-                    cached = sends == 0
-                    if record:
-                        self.metrics.user_request((time.perf_counter() - start) * 1000,
-                                                  cache_hit=cached)
-                    return _answer(stored, self.clock(), cached=cached)
+                if flight is None:
+                    reasons["router"] = f"another replica's fetch of {what} is still in flight"
+                else:
+                    self._tl.sends = self._tl.http_hits = 0
+                    providers = candidates()
+                    order = self._order(kind, providers, reasons)
+                    won = self._race(order, kind, what, call, key, ttl, dl, reasons)
+                    if won is not None:
+                        stored, sends = won
+                        cached = sends == 0
+                        if record:
+                            self.metrics.user_request((time.perf_counter() - start) * 1000,
+                                                      cache_hit=cached)
+                        return _answer(stored, self.clock(), cached=cached)
             finally:
+                self.state.unlock(flight)
                 lock.release()
         else:
             reasons["router"] = f"another fetch of {what} is still in flight"
@@ -779,6 +801,34 @@ class Router:
             self.metrics.user_request((time.perf_counter() - start) * 1000, cache_hit=False,
                                       error=True)
         raise NoProviderAvailable(what, reasons, self._retry_after(providers or candidates()))
+
+    def _take_flight(self, key: str, ttl: float, enough: Callable[[Any], bool] | None,
+                     dl: _Deadline) -> tuple[Stored | None, Any]:
+        """(the answer once fresh, the fleet-wide lock on `key` when we are to fetch it). While
+        another replica holds the lock, its answer is awaited for up to REFRESH_WAIT_S (as a
+        quote miss waits for a snapshot in flight), then we fetch too."""
+        give_up = time.monotonic() + min(REFRESH_WAIT_S, dl.left())
+        while True:
+            hit = self.answers.get(key, fresh_s=ttl)
+            if _fresh(hit, self.clock(), ttl, enough):
+                return hit, None
+            flight = self.state.lock(key, self._flight_ttl())
+            if flight is not None:
+                again = self.answers.get(key, fresh_s=ttl)   # it may have landed meanwhile
+                if _fresh(again, self.clock(), ttl, enough):
+                    self.state.unlock(flight)
+                    return again, None
+                return hit, flight
+            if dl.left() <= 0:
+                return hit, None
+            if time.monotonic() >= give_up:      # its holder is slow or gone: fetch too
+                return hit, True
+            time.sleep(min(REFRESH_POLL_S, dl.left()))
+
+    def _flight_ttl(self) -> float:
+        """How long a fleet-wide single-flight lock lives: a replica killed while holding one
+        delays the others' fetch of that key by at most this."""
+        return min(self.deadline_s, FLIGHT_TTL_S)
 
     def _race(self, order: list[Provider], kind: str, what: str,
               call: Callable[[Provider], Any], key: str, ttl: float, dl: _Deadline,
@@ -970,7 +1020,10 @@ class Router:
                 "rate_limit": {"documented": f"{p.rate_limit.requests} per "
                                              f"{p.rate_limit.per_seconds:g} s",
                                "note": p.rate_limit.note,
-                               "budget": h.budget.capacity, "remaining": gate["budget_remaining"]},
+                               "budget": h.budget.capacity, "remaining": gate["budget_remaining"],
+                               "budget_full": getattr(h.budget, "full_capacity",
+                                                      h.budget.capacity),
+                               "refill_s": round(gate["budget_refill_s"], 3)},
                 "cooldown_until": h.blocked_until if h.blocked_until > now else None,
                 "breaker_open_until": h.open_until if h.open_until > now else None,
                 "weight": round(self._weight(p), 4), "base_weight": p.weight,
@@ -998,6 +1051,7 @@ class Router:
         self.join_refreshes(timeout=self.deadline_s)
         self._bg.shutdown(wait=False, cancel_futures=True)
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self.state.close()
         self.metrics.close()
         self.answers.close()
         self.book.close()

@@ -11,6 +11,7 @@ from requests_cache import SQLiteCache
 
 from . import status
 from .router import ANSWER_TTL_S, CANDLE_TTL_S, Answer, Router
+from .session import SharedHTTPCache
 
 
 def _meta(a: Answer) -> dict:
@@ -64,7 +65,7 @@ class MarketService:
         """Exchanges do not report market cap: take it from the cached top-coins answer, named
         as such, when the quoting source has none."""
         if "market_cap" not in row:
-            top = self.router.answers.get("top")
+            top = self.router.answers.get("top", fresh_s=ANSWER_TTL_S["top"])
             coin = next((c for c in top.value if c.symbol == row["symbol"]), None) if top else None
             if coin is not None and coin.market_cap:
                 row["market_cap"] = coin.market_cap
@@ -155,6 +156,8 @@ class MarketService:
                 "requests": p.get("requests", 0), "upstream_calls": p.get("upstream_calls", 0),
                 "share": p.get("share", 0.0), "rate_limit_hits": p.get("rate_limit_hits", 0),
                 "outliers": p.get("outliers", 0),
+                "budget": {k: (p.get("rate_limit") or {}).get(k)
+                           for k in ("budget", "budget_full", "remaining", "refill_s")},
             })
         banner = status.overall(providers)
         quick = status.fastest(providers)
@@ -181,7 +184,9 @@ class MarketService:
                 "persistence": self.router.metrics.persistence.view(),
                 "uptime_s": round(now - self.started_at, 1),
                 "queue": self.queue_status() if self.queue_status else None,
+                "shared_state": self.router.state.view(),
             },
+            "replicas": self.router.state.replicas(),
             "cache": {"entries_by_kind": cache, "hit_rate": totals["cache_hit_rate"],
                       "stale_served": totals["stale_answers"]},
             "error_details": errors,
@@ -203,14 +208,24 @@ class MarketService:
         }
 
     def _cache_backend(self) -> str:
-        return "sqlite" if isinstance(self.router.session.cache, SQLiteCache) else "memory"
+        cache = self.router.session.cache
+        if isinstance(cache, SharedHTTPCache) and cache.state.connected:
+            return "redis"
+        return "sqlite" if isinstance(getattr(cache, "local", cache), SQLiteCache) else "memory"
 
     def _http_cache_entries(self) -> int | None:
         """Counted at most every 30 s: a COUNT waits on the cache's write lock under load."""
         now = time.time()
         if now - self._http_count[0] > 30:
+            cache = self.router.session.cache
             try:
-                self._http_count = (now, len(self.router.session.cache.responses))
+                if isinstance(cache, SharedHTTPCache):   # counted in Redis, else locally
+                    count = cache.state.call(lambda _c: len(cache.responses), None)
+                    if count is None:
+                        count = len(cache.local.responses)
+                else:
+                    count = len(cache.responses)
+                self._http_count = (now, count)
             except Exception:  # a backend that cannot count
                 self._http_count = (now, None)
         return self._http_count[1]

@@ -15,7 +15,7 @@ import time
 from typing import Any, Callable, Mapping
 
 import requests
-from requests_cache import CacheMixin, SQLiteCache
+from requests_cache import BaseCache, CacheMixin, RedisCache, SQLiteCache
 
 from providers.base import (KIND_CANDLES, KIND_FEAR_GREED, KIND_NEWS, KIND_QUOTE, KIND_QUOTES,
                             KIND_SYMBOLS, KIND_TOP, ProviderError, UpstreamError, UpstreamTimeout)
@@ -130,6 +130,48 @@ class GuardedSQLiteCache(SQLiteCache):
                 "bytes": os.path.getsize(db.db_path)}
 
 
+_MISS, _LOST = object(), object()
+
+
+class SharedHTTPCache(RedisCache):
+    """requests-cache's Redis backend for the fleet, with this replica's own cache (SQLite or
+    memory) behind it: used whenever Redis is lost, so losing Redis costs cache hits, never a
+    failed request. Keys and redaction are requests-cache's, as for SQLite."""
+
+    def __init__(self, state: Any, local: BaseCache, ttl_offset: int = 60):
+        super().__init__(namespace=f"{state.prefix}http", connection=state.client, ttl=True,
+                         ttl_offset=ttl_offset)
+        self.state = state
+        self.local = local
+
+    def _shared(self, fn: Callable[[], Any]) -> Any:
+        return self.state.call(lambda _client: fn(), _LOST) if self.state.connected else _LOST
+
+    def get_response(self, key: str, default=None):
+        got = self._shared(lambda: super(SharedHTTPCache, self).get_response(key, _MISS))
+        if got is _LOST:
+            return self.local.get_response(key, default)
+        return default if got is _MISS else got
+
+    def save_response(self, response, cache_key=None, expires=None):
+        done = self._shared(lambda: super(SharedHTTPCache, self).save_response(
+            response, cache_key, expires))
+        if done is _LOST:
+            self.local._settings = self._settings
+            self.local.save_response(response, cache_key, expires)
+
+    def delete(self, *keys: str, **kwargs: Any):
+        self._shared(lambda: super(SharedHTTPCache, self).delete(*keys, **kwargs))
+        self.local.delete(*keys, **kwargs)
+
+    def contains(self, key=None, request=None, url=None):
+        got = self._shared(lambda: super(SharedHTTPCache, self).contains(key, request, url))
+        return self.local.contains(key, request, url) if got is _LOST else got
+
+    def close(self):
+        self.local.close()
+
+
 class RoutedSession(CacheMixin, _BudgetGate, requests.Session):
     """requests-cache's session with the budget gate under it, and a thread that keeps the
     cache's file under its size cap."""
@@ -165,13 +207,16 @@ def max_cache_bytes(env: Mapping[str, str] | None = None) -> int:
 
 
 def build_session(persistence: Persistence, *, max_bytes: int | None = None,
-                  prune_every_s: float = PRUNE_EVERY_S) -> RoutedSession:
-    """SQLite (WAL) under DATA_DIR when it is usable, else memory. A background thread prunes
-    expired answers every `prune_every_s` and keeps the file under `max_bytes`."""
+                  prune_every_s: float = PRUNE_EVERY_S, shared: Any = None) -> RoutedSession:
+    """SQLite (WAL) under DATA_DIR when it is usable, else memory; with `shared` (a RedisState),
+    Redis in front of that local cache. A background thread prunes the local cache's expired
+    answers every `prune_every_s` and keeps its file under `max_bytes`."""
     path = persistence.file(FILE)
-    backend: Any = "memory"
+    backend: Any = BaseCache()
     if path is not None:
         backend = GuardedSQLiteCache(str(path), persistence, wal=True, busy_timeout=10_000)
+    if shared is not None:
+        backend = SharedHTTPCache(shared, backend)
     session = RoutedSession(
         backend=backend,
         expire_after=EXPIRY_S[KIND_QUOTE],
@@ -194,7 +239,7 @@ def build_session(persistence: Persistence, *, max_bytes: int | None = None,
 
 def _prune_loop(session: RoutedSession, persistence: Persistence, cap: int, every: float,
                 stop: threading.Event) -> None:
-    cache = session.cache
+    cache = getattr(session.cache, "local", session.cache)    # Redis expires its own
     while not stop.wait(every):
         with persistence.saving(FILE):
             if isinstance(cache, GuardedSQLiteCache):

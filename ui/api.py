@@ -234,7 +234,8 @@ def endpoints(service, sentiment, news: Callable[[str, int], dict]) -> list[Call
             state_label, reason (one plain sentence), until (when the state ends, epoch s)
             success_rate (0-1 over recent_calls), recent_calls, errors_last_hour
             share, upstream_calls, latency_ms {avg, p50, p95}
-            rate_limit {documented, budget, remaining}, cooldown_until, breaker_open_until
+            rate_limit {documented, budget (this replica's), budget_full, remaining, refill_s}
+            cooldown_until, breaker_open_until
         """
         return service.provider_stats()
 
@@ -244,9 +245,11 @@ def endpoints(service, sentiment, news: Callable[[str, int], dict]) -> list[Call
         Returns:
             overall_health (online, degraded, partial or offline), overall_summary (a sentence)
             providers_detailed (status, reason, success_rate in %, errors_last_hour per provider)
-            ai_models, infrastructure, cache
+            ai_models, cache
+            infrastructure (shared_state: backend, state, replica_id, budget_share)
             error_details (the provider errors of the last hour, by provider and kind)
-            performance, timestamp
+            performance (of the whole fleet with REDIS_URL)
+            replicas (id, uptime_s, last_heartbeat, alive), timestamp
         """
         return service.system_status()
 

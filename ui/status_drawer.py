@@ -109,6 +109,7 @@ def infrastructure_section(status: dict) -> str:
                   if inf.get("http_cache_entries") is not None else "size unknown"), GREEN),
            _kv("Data dir", str(inf.get("data_dir") or "in memory only")),
            persistence_line(inf.get("persistence") or {}),
+           shared_state_line(inf.get("shared_state") or {}, status.get("replicas") or []),
            _kv("Uptime", fmt.seconds(inf.get("uptime_s")))]
     queue = inf.get("queue")
     if isinstance(queue, dict) and queue:
@@ -116,6 +117,21 @@ def infrastructure_section(status: dict) -> str:
     else:
         out.append(_kv("Queue", "not reported"))
     return "".join(out)
+
+
+def shared_state_line(s: dict, replicas: list[dict]) -> str:
+    """Whether this replica shares its state with a fleet (REDIS_URL), and how that goes."""
+    if s.get("backend") != "redis":
+        return _kv("Shared state", "none: this process only (no REDIS_URL)")
+    alive = sum(1 for r in replicas if r.get("alive"))
+    if s.get("state") == "connected":
+        return _kv("Shared state", f"Redis {s.get('url')}: {alive} replica"
+                   f"{'' if alive == 1 else 's'} alive", GREEN)
+    since = s.get("lost_since")
+    when = f" since {time.strftime('%H:%M:%S UTC', time.gmtime(since))}" if since else ""
+    share = s.get("budget_share") or 1.0
+    return _kv("Shared state", f"Redis {s.get('url')} unreachable{when}: local state, each "
+               f"provider budget at {share:.0%}", AMBER)
 
 
 def persistence_line(p: dict) -> str:
