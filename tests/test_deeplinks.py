@@ -3,34 +3,11 @@
 live panels say how old their data is and how often they refresh."""
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
 
-from tests.checks import require
-
-try:
-    from playwright.sync_api import expect, sync_playwright
-except ImportError:     # the browser fixture reports it: a skip locally, a failure under CI
-    expect = sync_playwright = None
-
-CHROMIUM = os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-sync"]
-TIMEOUT_MS = 30_000
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require(sync_playwright is not None, "playwright is not installed (requirements-dev.txt)")
-    require(os.access(CHROMIUM, os.X_OK),
-            f"no Chromium at {CHROMIUM} (Debian package chromium, or set CHROMIUM_PATH)")
-    expect.set_options(timeout=TIMEOUT_MS)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield b
-        b.close()
+from tests.browser import TIMEOUT_MS, expect
 
 
 @pytest.fixture

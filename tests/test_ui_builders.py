@@ -512,6 +512,31 @@ def test_build_blocks_keeps_ui_events_private_and_registers_the_api_inside():
     assert tabs == ["Prices", "Providers", "AI Models", "API"]
 
 
+def test_no_refresh_covers_a_table_or_chart_and_timers_never_pile_up():
+    """Every event that writes a table or a chart shows its progress, if at all, only on a
+    panel head (the "refreshing…" note), never as Gradio's full overlay over the content; and a
+    timer tick is not sent again while the last one still runs."""
+    import ui
+
+    config = ui.build_blocks(SimpleNamespace(), SimpleNamespace(),
+                             lambda s, n: {}).get_config_file()
+    kinds = {c["id"]: c.get("type") for c in config["components"]}
+    heads = {c["id"] for c in config["components"]
+             if "live-head" in (c["props"].get("elem_classes") or [])}
+    assert len(heads) == 7      # watchlist, chart, top coins, fear & greed, providers, news, drawer
+    content = {"dataframe", "plot"}
+    writers = [d for d in config["dependencies"] if d["backend_fn"]
+               and any(kinds[o] in content for o in d["outputs"])]
+    assert len(writers) >= 15
+    for dep in writers:
+        assert dep["show_progress"] in ("minimal", "hidden"), dep
+        if dep["show_progress"] == "minimal":
+            assert dep["show_progress_on"] and set(dep["show_progress_on"]) <= heads, dep
+    ticks = [d for d in config["dependencies"] if d["backend_fn"]
+             and any(event == "tick" for _, event in d["targets"])]
+    assert len(ticks) == 7 and all(d["trigger_mode"] == "once" for d in ticks)
+
+
 def test_build_blocks_without_simulation_has_no_banner():
     import ui
 

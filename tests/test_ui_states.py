@@ -284,6 +284,12 @@ def test_a_failed_chart_refresh_keeps_the_chart_and_its_venues(service, services
     figure, head, last = prices.chart_view(service, "ETH", "1h", 50)
     assert figure.data[0].type == "candlestick" and last["what"] == "ETH 1h candles"
     assert not common.kept(prices.venues_view(service, "ETH", has_chart=True))
+    # a symbol the router refuses: said as an error naming the parameter; the chart stays
+    figure, head, kept_last = prices.chart_view(service, "NOSUCHCOIN", "1h", 50, last)
+    assert common.kept(figure) and kept_last == last
+    error = html.unescape(re.search(r'ui-msg-error" role="status">([^<]*)<', head)[1])
+    assert error.startswith("symbol: ") and "NOSUCHCOIN" in error
+    assert error.endswith("(still showing the last ETH 1h candles)")
 
     hang_everything(sim)
     hung = services("binance,okx")

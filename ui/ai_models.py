@@ -193,7 +193,7 @@ def build(demo: gr.Blocks, sentiment: SentimentModel,
     def show_headlines(frame, show_all):
         return table(frame, show_all, True)
 
-    news_all.input(show_headlines, [news_frame, news_all], headlines, **READ)
+    news_all.input(show_headlines, [news_frame, news_all], headlines, **live())
     demo.load(refresh_status, None, status_outputs, **live())
     timer.tick(refresh_status, None, status_outputs, **live())
     retry.click(retry_load, None, status_outputs, **PRIVATE)

@@ -47,7 +47,7 @@ def attempt(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, str
     try:
         return fn(*args, **kwargs), None
     except InvalidInput as exc:
-        return None, f"{exc.param}: {exc.message}"
+        return None, Notice(f"{exc.param}: {exc.message}", caller_error=True)
     except NoProviderAvailable as exc:
         return None, describe_unavailable(exc)
     except ValueError as exc:     # e.g. ai.InvalidText: already worded for the caller
@@ -63,12 +63,15 @@ class Notice(str):
 
     details: dict[str, str]
     outage: NoProviderAvailable | None
+    caller_error: bool              # the caller's input was refused (not a failed refresh)
 
     def __new__(cls, text: str, details: dict[str, str] | None = None,
-                outage: NoProviderAvailable | None = None) -> "Notice":
+                outage: NoProviderAvailable | None = None,
+                caller_error: bool = False) -> "Notice":
         obj = super().__new__(cls, text)
         obj.details = dict(details or {})
         obj.outage = outage
+        obj.caller_error = caller_error
         return obj
 
 
@@ -146,6 +149,9 @@ def kept_head(title: str, error: str, last: dict, now: float | None = None,
     """The head of a panel whose refresh failed while it still shows older content: why, and
     the age of what stays on screen."""
     outage = getattr(error, "outage", None)
+    if getattr(error, "caller_error", False):      # bad input: said as an error, the last stays
+        return section(title, parts, error=f"{error} (still showing the last {last['what']})",
+                       age=age_html(last["what"], last["at"], now))
     if outage is not None:           # "All 9 price sources are failing; showing prices from ..."
         why = Notice(without_fixed_age(outage.sentence(now, data_at=last["at"])), outage.reasons)
     else:
