@@ -124,7 +124,7 @@ def section(title: str, parts: list[str] | None = None, error: str | None = None
         (message(warning, "warn") if warning else "")
 
 
-# Shown by style.css only while a refresh of the panel runs (Gradio's tracker is active on its head).
+# Shown by style.css only while the panel's refresh runs (Gradio's tracker on its head is on).
 REFRESHING = '<span class="ui-refreshing"> · refreshing…</span>'
 
 

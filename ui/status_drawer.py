@@ -11,7 +11,8 @@ import gradio as gr
 from routing.service import MarketService
 
 from . import formatting as fmt
-from .common import LIVE_HEAD, LOADING, age_html, attempt, esc, keep, live, message
+from .common import (LIVE_HEAD, LOADING, REFRESHING, age_html, attempt, esc, keep, live,
+                     message)
 
 REFRESH_EVERY_S = 4.0
 SECTIONS = ["All Providers", "AI Models", "Infrastructure", "Cache & Resources", "Recent Errors",
@@ -206,7 +207,7 @@ def footer_html(shown_at: float | None, now: float, error: str | None = None) ->
     why = message(f"Couldn't refresh, still showing the last status: {error}", "warn") \
         if error and shown_at else (message(error, "error") if error else "")
     return (f'<div class="drawer-footer">Last update: {age}'
-            f'<span class="ui-refreshing"> · refreshing…</span></div>{why}')
+            f'{REFRESHING}</div>{why}')
 
 
 def drawer_view(service: MarketService, shown_at: float | None = None) -> tuple:
