@@ -113,6 +113,10 @@ def meta_line(parts: list[str]) -> str:
     return '<div class="ui-meta">' + " · ".join(esc(p) for p in parts if p) + "</div>"
 
 
+# Shown by style.css only while the panel's refresh runs (Gradio's tracker on its head is on).
+REFRESHING = '<span class="ui-refreshing"> · refreshing…</span>'
+
+
 def section(title: str, parts: list[str] | None = None, error: str | None = None,
             warning: str | None = None, age: str = "") -> str:
     """A panel heading with its facts on the same line (first the `age` markup of what it shows,
@@ -122,10 +126,6 @@ def section(title: str, parts: list[str] | None = None, error: str | None = None
             f'<span class="ui-meta">{facts}{REFRESHING}</span></div>')
     return head + (message(error, "error") if error else "") + \
         (message(warning, "warn") if warning else "")
-
-
-# Shown by style.css only while the panel's refresh runs (Gradio's tracker on its head is on).
-REFRESHING = '<span class="ui-refreshing"> · refreshing…</span>'
 
 
 def age_html(what: str, data_at: float, now: float | None = None) -> str:

@@ -32,7 +32,7 @@ def _data_at(answer: dict, now: float) -> float:
 
 def _freshness(answer: dict) -> str:
     """Whether what the panel shows is a stale fallback (its age is in the age line)."""
-    return "⚠ stale: every source failed" if answer.get("stale") else ""
+    return "⚠ stale" if answer.get("stale") else ""
 
 
 def _stale_notice(service: MarketService, what: str, answer: dict,
@@ -204,9 +204,10 @@ def build(demo: gr.Blocks, service: MarketService,
     """Create the tab's components (inside the caller's gr.Tab) and wire their events.
 
     Returns its timers, whether they follow the tab's visibility, the handlers to run when the
-    tab is selected as (fn, inputs, outputs), and the main components. Each live panel has its
-    own timer at the pace its data changes: the watchlist every 10 s, the chart at its interval's
-    cache expiry, top coins and Fear & Greed at theirs."""
+    tab is selected as (fn, inputs, outputs, the panel head that says "refreshing…"), and the
+    main components. Each live panel has its own timer at the pace its data changes: the
+    watchlist every 10 s, the chart at its interval's cache expiry, top coins and Fear & Greed
+    at theirs; and a gr.State saying what it shows, so a failed refresh keeps that."""
     watch_head = gr.HTML(section("Watchlist", [LOADING]), elem_id="watchlist-head",
                          elem_classes=[LIVE_HEAD])
     watch_all = show_all_box("watchlist-all")
