@@ -30,11 +30,12 @@ class NoProviderAvailable(RuntimeError):
         super().__init__(f"no provider could answer {what} ({listed}); "
                          f"retry in {math.ceil(self.retry_after)} s")   # as Retry-After
 
-    def sentence(self, now: float | None = None) -> str:
+    def sentence(self, now: float | None = None, data_at: float | None = None) -> str:
         """The short message for people (under 240 characters, no provider list): e.g. "All 9
         price sources are failing right now; there is nothing saved to show yet. Next retry in
-        14 s." The per-provider reasons are the details."""
-        return outage_message(self.what, len(self.reasons), data_at=None,
+        14 s." The per-provider reasons are the details. `data_at`: when the data the caller
+        still shows was fetched (a UI keeps its last content)."""
+        return outage_message(self.what, len(self.reasons), data_at=data_at,
                               retry_in_s=math.ceil(self.retry_after),   # as Retry-After
                               now=time.time() if now is None else now)
 

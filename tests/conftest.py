@@ -1,4 +1,5 @@
-"""Shared fixtures: a plain HTTP object for provider modules, and the simulator on loopback."""
+"""Shared fixtures: a plain HTTP object for provider modules, the simulator on loopback, the app
+as a process, a real redis-server, and Chromium for the browser tests."""
 from __future__ import annotations
 
 import os
@@ -168,3 +169,15 @@ def redis_server(tmp_path_factory):
         yield server
     finally:
         server.stop()
+
+
+# -- Chromium (Debian's), driven by Playwright, for the browser tests -----------------------------
+
+@pytest.fixture(scope="module")
+def browser():
+    """One Chromium per test module (tests/browser.py); every test opens its own context.
+    Fails, never skips, when Playwright or Chromium is missing."""
+    from tests.browser import launch
+
+    with launch() as b:
+        yield b

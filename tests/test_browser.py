@@ -7,48 +7,21 @@ sections. At 390, 768 and 1440 px, light and dark, no view scrolls sideways and 
 serious or critical violation; tables sort numbers as numbers; the drawer opens by keyboard and by
 tap and Escape closes it. Screenshots go to artifacts/ (git-ignored), named view-width-theme.
 
-With CI=true a missing Playwright, Chromium or axe-core fails the run; elsewhere it skips.
+A missing Playwright, Chromium or axe-core fails the run (the `browser` fixture, tests/browser.py).
 """
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-from pathlib import Path
 
 import pytest
 
+from tests.browser import ARTIFACTS, ROOT, TIMEOUT_MS, expect, first_column, open_page, open_tab
 from tests.checks import require
 
-try:
-    from playwright.sync_api import expect, sync_playwright
-except ImportError:     # the browser fixture reports it: a skip locally, a failure under CI
-    expect = sync_playwright = None
-
-CHROMIUM = os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium"
-
-ROOT = Path(__file__).resolve().parents[1]
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-sync"]
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-ARTIFACTS = ROOT / "artifacts"
-TIMEOUT_MS = 30_000
 SECTIONS = ["All Providers", "AI Models", "Infrastructure", "Cache & Resources", "Recent Errors",
             "Performance"]
 BLOCKING = ("serious", "critical")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """One Chromium for the module; every test opens its own context (viewport, theme)."""
-    require(sync_playwright is not None, "playwright is not installed (requirements-dev.txt)")
-    require(os.access(CHROMIUM, os.X_OK),
-            f"no Chromium at {CHROMIUM} (Debian package chromium, or set CHROMIUM_PATH)")
-    expect.set_options(timeout=TIMEOUT_MS)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
@@ -58,38 +31,11 @@ def axe_source() -> str:
     return AXE.read_text(encoding="utf-8")
 
 
-@contextlib.contextmanager
-def open_page(browser, url: str, width: int = 1400, theme: str = "light", *,
-              wait_for_data: bool = True, **context_args):
-    """A fresh context at `width` px in `theme`, on the app's first tab (with the watchlist in,
-    unless told not to wait for it)."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    height = 900 if width < 1000 else 1000
-    context = browser.new_context(viewport={"width": width, "height": height}, **context_args)
-    pg = context.new_page()
-    pg.set_default_timeout(TIMEOUT_MS)
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    pg.goto(url + ("/?__theme=dark" if theme == "dark" else "/"))
-    if wait_for_data:
-        expect(first_column(pg, "watchlist").first).to_have_text("BTC")
-    pg.page_errors = errors
-    try:
-        yield pg
-    finally:
-        context.close()
-
-
 @pytest.fixture(scope="module")
 def page(browser, app_server):
     """One wide page for the functional tests: the tabs are visited in order like a user would."""
     with open_page(browser, app_server.url) as pg:
         yield pg
-
-
-def first_column(page, table_id: str):
-    """The first-column cells of a gr.Dataframe (Gradio 6 renders rows as role=row divs)."""
-    return page.locator(f"#{table_id} [role=gridcell][data-col='0']")
 
 
 def column(page, table_id: str, index: int) -> list[str]:
@@ -103,12 +49,6 @@ def plot_types(page, plot_id: str) -> list[str]:
         f"() => {{ const g = document.querySelector('{selector}');"
         " return g && g.data && g.data.length > 0; }", timeout=TIMEOUT_MS)
     return page.evaluate(f"() => document.querySelector('{selector}').data.map(t => t.type)")
-
-
-def open_tab(page, name: str) -> None:
-    tab = page.get_by_role("tab", name=name)
-    tab.click()
-    expect(tab).to_have_attribute("aria-selected", "true")
 
 
 def settled(page) -> None:

@@ -437,7 +437,8 @@ def system_status() -> dict:
 
 def test_drawer_renders_all_six_sections_from_one_status():
     service = SimpleNamespace(system_status=system_status)
-    overall, providers, ai, infra, cache, errors, perf, footer = status_drawer.drawer_view(service)
+    overall, providers, ai, infra, cache, errors, perf, footer, shown_at = \
+        status_drawer.drawer_view(service)
     assert "Degraded" in overall and "1 of 3 providers online, 1 not used yet" in overall
     assert "CoinGecko (rate limited)" in overall
     assert "Binance" in providers and "52 ms" in providers
@@ -456,7 +457,8 @@ def test_drawer_renders_all_six_sections_from_one_status():
     assert "<b>slow down" not in errors and "Action: cooldown 60 s" in errors
     assert "binance (52 ms)" in perf and "0.35" in perf and "12 ms" in perf
     assert "User requests that failed" in perf and "Provider errors (last hour)" in perf
-    assert "Last update: " + fmt.clock(NOW) in footer
+    assert "Last update: status from " + fmt.clock(NOW).rstrip("Z") + " UTC, " in footer
+    assert shown_at == NOW                   # what the drawer shows is the status of NOW
     assert status_drawer.SECTIONS == ["All Providers", "AI Models", "Infrastructure",
                                       "Cache & Resources", "Recent Errors", "Performance"]
 
@@ -466,7 +468,8 @@ def test_drawer_shows_an_error_message_when_status_fails():
         raise RuntimeError("database is locked")
 
     parts = status_drawer.drawer_view(SimpleNamespace(system_status=broken))
-    assert len(parts) == 8 and "server log" in parts[1] and "Last update" in parts[-1]
+    assert len(parts) == 9 and "server log" in parts[1] and "Last update" in parts[-2]
+    assert parts[-1] is None                 # nothing shown yet: nothing to keep next time
 
 
 def test_drawer_with_no_errors_says_so():
@@ -507,6 +510,31 @@ def test_build_blocks_keeps_ui_events_private_and_registers_the_api_inside():
     assert accordions == status_drawer.SECTIONS
     tabs = [c["props"]["label"] for c in config["components"] if c.get("type") == "tabitem"]
     assert tabs == ["Prices", "Providers", "AI Models", "API"]
+
+
+def test_no_refresh_covers_a_table_or_chart_and_timers_never_pile_up():
+    """Every event that writes a table or a chart shows its progress, if at all, only on a
+    panel head (the "refreshing…" note), never as Gradio's full overlay over the content; and a
+    timer tick is not sent again while the last one still runs."""
+    import ui
+
+    config = ui.build_blocks(SimpleNamespace(), SimpleNamespace(),
+                             lambda s, n: {}).get_config_file()
+    kinds = {c["id"]: c.get("type") for c in config["components"]}
+    heads = {c["id"] for c in config["components"]
+             if "live-head" in (c["props"].get("elem_classes") or [])}
+    assert len(heads) == 7      # watchlist, chart, top coins, fear & greed, providers, news, drawer
+    content = {"dataframe", "plot"}
+    writers = [d for d in config["dependencies"] if d["backend_fn"]
+               and any(kinds[o] in content for o in d["outputs"])]
+    assert len(writers) >= 15
+    for dep in writers:
+        assert dep["show_progress"] in ("minimal", "hidden"), dep
+        if dep["show_progress"] == "minimal":
+            assert dep["show_progress_on"] and set(dep["show_progress_on"]) <= heads, dep
+    ticks = [d for d in config["dependencies"] if d["backend_fn"]
+             and any(event == "tick" for _, event in d["targets"])]
+    assert len(ticks) == 7 and all(d["trigger_mode"] == "once" for d in ticks)
 
 
 def test_build_blocks_without_simulation_has_no_banner():

@@ -3,10 +3,13 @@
 Over real HTTP: a provider made to fail in the simulator (POST /_sim/fault) shows the same state,
 success rate, reason and error count in /api/system/status, in /provider_stats and in the UI
 builders fed those two answers; never-called providers are "idle" everywhere; MCP tool results are
-JSON. In process against the simulator: the all-sources-down message of the watchlist."""
+JSON. In process against the simulator: the all-sources-down message of the watchlist, and every
+panel's handler, when a refresh fails or hits the deadline, keeping what the panel shows (not a
+placeholder) with a message saying why and how old that content is."""
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import os
 import re
@@ -18,8 +21,8 @@ import requests
 
 from routing import build_router
 from routing.service import MarketService
+from ui import ai_models, common, prices, providers as providers_tab, status_drawer, tables
 from ui import formatting as fmt
-from ui import prices, providers as providers_tab, status_drawer, tables
 
 SMALL = "okx,kraken,coinbase,alternative_me"
 EPOCH = re.compile(r"\d{10,}")
@@ -180,12 +183,12 @@ def test_all_price_sources_down_shows_old_prices_and_when_it_retries(service, si
             router.book.put(venue, {ticker: bq.quote}, fetched_at=time.time() - 125)
     router.session.cache.clear()
 
-    _, head = prices.watchlist_view(service, ("BTC", "ETH"))
+    _, head, _ = prices.watchlist_view(service, ("BTC", "ETH"))
     sentence = re.search(r'ui-msg-warn" role="status">([^<]*)<', head)[1]
     check_sentence(sentence)
     assert sentence.startswith("All 2 price sources are failing right now; showing prices from ")
-    assert re.search(r"from \d\d:\d\d UTC \(2 min old\)\. Next retry in \d+ s\.$", sentence), \
-        sentence
+    assert re.search(r"from \d\d:\d\d UTC\. Next retry in \d+ s\.$", sentence), sentence
+    assert re.search(r">2 min [5-9] s old</span>", head)      # the age line, counting on
     assert "<details" in head and "<b>Binance</b>" in head and "<b>OKX</b>" in head
     assert "priced at" not in head and "from binance" not in head and "from okx" not in head
     assert "2/2 priced" in head
@@ -194,7 +197,7 @@ def test_all_price_sources_down_shows_old_prices_and_when_it_retries(service, si
 def test_all_price_sources_down_with_nothing_saved_is_a_clear_empty_state(service, sim):
     sim.set_fault("binance", "html")
     sim.set_fault("okx", "malformed")
-    table, head = prices.watchlist_view(service, ("SOL",))
+    table, head, shown = prices.watchlist_view(service, ("SOL",))
     sentence = re.search(r'ui-msg-error" role="status">([^<]*)<', head)[1]
     check_sentence(sentence)
     assert re.fullmatch(r"All 2 price sources are failing right now; there is nothing saved to "
@@ -205,3 +208,143 @@ def test_all_price_sources_down_with_nothing_saved_is_a_clear_empty_state(servic
         check_sentence(why)
         assert "html" not in why.lower() or "web page" in why
     assert table.value["data"][0][0] == "unavailable"
+    assert shown is None                 # a placeholder: nothing for a later failure to keep
+
+
+# -- a failed refresh keeps what the panel shows, in process against the simulator ----------------
+# The browser keeps a panel's content when its handler answers "keep" for it (gr.skip()); the
+# panel's gr.State says what it shows ({"at": epoch of the data, "what": ...}).
+DEADLINE_S = 1.5
+AGE_LINE = re.compile(r'(?P<what>[\w ]+) from (?P<clock>\d\d:\d\d:\d\d) UTC, <span class="ui-age" '
+                      r'data-at="(?P<at>[\d.]+)" data-now="(?P<now>[\d.]+)">(?P<age>[^<]+)</span>')
+
+
+def hanging_service(sim, providers: str | None = None) -> MarketService:
+    """A fresh router (nothing cached) with a short deadline over the simulator, whose providers
+    the caller makes hang: each call ends by its deadline with nothing to show."""
+    env = {**os.environ, **sim.env()}
+    if providers:
+        env["PROVIDERS"] = providers
+    return MarketService(build_router(env=env, persist=False, deadline_s=DEADLINE_S))
+
+
+def hang_everything(sim) -> None:
+    for name in sim.base_urls:
+        sim.set_fault(name, "timeout", seconds=DEADLINE_S + 3)
+
+
+def age_of(head: str) -> re.Match:
+    found = AGE_LINE.search(head)
+    assert found, head
+    return found
+
+
+def kept_message(head: str) -> str:
+    return html.unescape(re.search(r'ui-msg-warn" role="status">([^<]*)<', head)[1])
+
+
+@pytest.fixture
+def services(sim):
+    made = []
+
+    def make(providers: str | None = None) -> MarketService:
+        made.append(hanging_service(sim, providers))
+        return made[-1]
+
+    yield make
+    for s in made:
+        s.router.close()
+
+
+def test_a_watchlist_refresh_past_the_deadline_keeps_the_prices_shown(service, services, sim):
+    table, head, last = prices.watchlist_view(service, ("BTC", "ETH"))
+    assert table.value["data"][0][0] == "BTC" and last["what"] == "prices"
+    line = age_of(head)
+    assert float(line["at"]) == pytest.approx(last["at"], abs=0.1)
+    assert line["clock"] == time.strftime("%H:%M:%S", time.gmtime(last["at"]))
+
+    hang_everything(sim)
+    shown_at = last["at"]
+    table, head, kept_last = prices.watchlist_view(services("binance,okx"), ("BTC", "ETH"),
+                                                   True, last)
+    assert common.kept(table)                      # the browser keeps its rows: no placeholder
+    assert kept_last == last                       # and still knows how old they are
+    sentence = kept_message(head)
+    check_sentence(sentence)
+    assert re.fullmatch(r"All 2 price sources are failing right now; showing prices from "
+                        r"\d\d:\d\d UTC\. Next retry in \d+ s\.", sentence), sentence
+    line = age_of(head)
+    assert line["what"].endswith("prices") and float(line["at"]) == pytest.approx(shown_at, 0.1)
+    assert float(line["now"]) - float(line["at"]) >= DEADLINE_S - 0.1   # the wait is in the age
+    assert "deadline" in head                      # the per-source reasons say why
+    assert "unavailable" not in head
+
+
+def test_a_failed_chart_refresh_keeps_the_chart_and_its_venues(service, services, sim):
+    figure, head, last = prices.chart_view(service, "ETH", "1h", 50)
+    assert figure.data[0].type == "candlestick" and last["what"] == "ETH 1h candles"
+    assert not common.kept(prices.venues_view(service, "ETH", has_chart=True))
+    # a symbol the router refuses: said as an error naming the parameter; the chart stays
+    figure, head, kept_last = prices.chart_view(service, "NOSUCHCOIN", "1h", 50, last)
+    assert common.kept(figure) and kept_last == last
+    error = html.unescape(re.search(r'ui-msg-error" role="status">([^<]*)<', head)[1])
+    assert error.startswith("symbol: ") and "NOSUCHCOIN" in error
+    assert error.endswith("(still showing the last ETH 1h candles)")
+
+    hang_everything(sim)
+    hung = services("binance,okx")
+    figure, head, kept_last = prices.chart_view(hung, "ETH", "1h", 50, last)
+    assert common.kept(figure) and kept_last == last
+    assert re.fullmatch(r"All 2 candle sources are failing right now; showing candles from "
+                        r"\d\d:\d\d UTC\. Next retry in \d+ s\.", kept_message(head)), head
+    assert float(age_of(head)["at"]) == pytest.approx(last["at"], abs=0.1)
+    assert common.kept(prices.venues_view(hung, "ETH", has_chart=True))
+    # with no chart on screen yet, the failure is said in the chart itself
+    figure, head, nothing = prices.chart_view(hung, "ETH", "1h", 50, None)
+    assert not common.kept(figure) and nothing is None and "ui-msg-error" in head
+
+
+@pytest.mark.parametrize("view, what", [(lambda s, last: prices.top_view(s, True, last),
+                                         "market caps"),
+                                        (prices.fear_greed_view, "index")])
+def test_failed_top_coins_and_fear_greed_refreshes_keep_what_is_shown(sim, services, view,
+                                                                      what):
+    healthy = services()
+    content, head, last = view(healthy, None)
+    assert not common.kept(content) and last["what"] == what
+    assert float(age_of(head)["at"]) == pytest.approx(last["at"], abs=0.1)
+
+    hang_everything(sim)
+    content, head, kept_last = view(services(), last)
+    assert common.kept(content) and kept_last == last
+    assert re.search(r"sources? (is|are) failing right now; showing .* from \d\d:\d\d UTC\.",
+                     kept_message(head)), head
+    assert float(age_of(head)["at"]) == pytest.approx(last["at"], abs=0.1)
+
+
+def broken(*_args, **_kwargs):
+    raise RuntimeError("database is locked")
+
+
+def test_failed_provider_statistics_drawer_and_news_refreshes_keep_what_is_shown():
+    """The panels that read the router's own state (and the news) keep their content the same
+    way when their service call breaks."""
+    last = common.shown("statistics", time.time() - 42)
+    *content, head, kept_last = providers_tab.providers_view(
+        SimpleNamespace(provider_stats=broken, traffic=broken), True, last)
+    assert all(common.kept(c) for c in content) and kept_last == last
+    assert kept_message(head).startswith("Couldn't refresh, still showing the last statistics: "
+                                         "something went wrong on our side")
+    assert re.search(r"\b4[2-4] s old</span>", head)
+
+    at = time.time() - 30
+    *sections, footer, kept_at = status_drawer.drawer_view(SimpleNamespace(system_status=broken),
+                                                           at)
+    assert len(sections) == 7 and all(common.kept(s) for s in sections) and kept_at == at
+    assert "Couldn't refresh, still showing the last status" in html.unescape(footer)
+    assert float(age_of(footer)["at"]) == pytest.approx(at, abs=0.1)
+
+    last = common.shown("headlines for BTC", time.time() - 5)
+    head, frame, shares, gauge, kept_last = ai_models.news_view(broken, "BTC", 10, last)
+    assert all(common.kept(c) for c in (frame, shares, gauge)) and kept_last == last
+    assert "still showing the last headlines for BTC" in html.unescape(head)

@@ -15,7 +15,7 @@ from ai.sentiment import SentimentModel
 from routing.service import MarketService
 
 from . import ai_models, api_reference, prices, providers, status_drawer
-from .common import PRIVATE, wide_screen_js
+from .common import PRIVATE, live, wide_screen_js
 
 __all__ = ["build_blocks", "THEME", "CSS", "HEAD", "TITLE"]
 
@@ -55,6 +55,33 @@ document.addEventListener("keydown", (event) => {
   drawer.querySelector(".toggle-button")?.click();
   document.getElementById("open-status")?.focus();
 });
+// Ages keep counting while a refresh runs. Each age element says when its data was true (data-at)
+// and the server's clock as it rendered (data-now); its age is the age then plus the time since
+// this browser first saw that rendering (remembered across a tab's re-mount), so a slow or wrong
+// browser clock changes nothing. The words match ui/formatting.py seconds().
+(() => {
+  const firstSeen = new Map();
+  const words = (s) => s < 10 ? `${s.toFixed(1)} s` : s < 60 ? `${Math.round(s)} s`
+    : s < 3600 ? `${Math.floor(s / 60)} min ${Math.floor(s % 60)} s`
+    : s < 86400 ? `${Math.floor(s / 3600)} h ${Math.floor(s % 3600 / 60)} min`
+    : `${Math.floor(s / 86400)} d ${Math.floor(s % 86400 / 3600)} h`;
+  const tick = () => {
+    const now = performance.now() / 1000;
+    const present = new Set();
+    for (const el of document.querySelectorAll(".ui-age[data-at][data-now]")) {
+      const key = `${el.dataset.at}/${el.dataset.now}`;
+      present.add(key);
+      if (!firstSeen.has(key)) firstSeen.set(key, now);
+      const age = Math.max(0, el.dataset.now - el.dataset.at) + (now - firstSeen.get(key));
+      const text = `${words(age)} old`;
+      if (el.textContent !== text) el.textContent = text;
+    }
+    for (const [key, seen] of firstSeen) {    // forget renderings gone for an hour
+      if (!present.has(key) && now - seen > 3600) firstSeen.delete(key);
+    }
+  };
+  setInterval(tick, 1000);
+})();
 </script>"""
 
 # The header button toggles the drawer through the Sidebar's own toggle (so its expand/collapse
@@ -175,7 +202,9 @@ def build_blocks(service: MarketService, sentiment: SentimentModel,
         status_drawer.build(demo, service)
 
         # Polling timers run only on the visible tab (the AI tab's own handler runs its timer
-        # only while the model loads); selecting a tab also refreshes what it shows.
+        # only while the model loads); selecting a tab also refreshes what it shows, leaving
+        # the old content on screen until the new one is in (each `on_select` names the
+        # panel head that says "refreshing…").
         tabs = [("prices", price_parts), ("providers", provider_parts), ("ai-models", ai_parts),
                 ("api", api_parts)]
         boxes = [box for _, parts in tabs for box in parts.get("show_all", [])]
@@ -184,8 +213,8 @@ def build_blocks(service: MarketService, sentiment: SentimentModel,
             timers, states = _timers_for(tabs, tab_id)
             tab.select(_set_timers(states), None, timers, queue=False, **PRIVATE)
             tab.select(None, None, None, js=url_follows_tab(tab_id), **PRIVATE)
-            for fn, inputs, outputs in parts["on_select"]:
-                tab.select(fn, inputs, outputs, concurrency_limit=None, **PRIVATE)
+            for fn, inputs, outputs, head in parts["on_select"]:
+                tab.select(fn, inputs, outputs, **live(head))
 
         demo.load(None, None, None, js=OPEN_LINKED_TAB, **PRIVATE)
 

@@ -2,6 +2,7 @@
 sentiment of recent headlines next to the Fear & Greed index."""
 from __future__ import annotations
 
+import time
 from typing import Any, Callable
 
 import gradio as gr
@@ -10,8 +11,9 @@ from ai.sentiment import SentimentModel
 
 from . import figures, tables
 from . import formatting as fmt
-from .common import (LOADING, PRIVATE, READ, attempt, esc, message, meta_line,
-                     new_table, section, show_all_box, table)
+from .common import (LIVE_HEAD, LOADING, PRIVATE, READ, age_html, attempt, esc, keep, kept,
+                     kept_head, live, message, meta_line, new_table, section, show_all_box,
+                     shown, table)
 
 STATUS_EVERY_S = 1.5
 NEWS_LIMIT = 15
@@ -86,27 +88,34 @@ def analysis_html(result: dict) -> str:
             f'<div class="ui-meta">engine: {esc(engine)} · {esc(note)}</div></div>')
 
 
-def news_view(news: Callable[[str | None, int], dict], symbol: str, limit: Any):
-    """(meta, headlines frame with every column, shares figure, fear & greed figure) for one
-    news request."""
+def news_view(news: Callable[[str | None, int], dict], symbol: str, limit: Any,
+              last: dict | None = None):
+    """(meta, headlines frame with every column, shares figure, fear & greed figure, what they
+    now show) for one news request. When it fails and older headlines are shown (`last`), those
+    stay and the meta says why."""
     sym = (symbol or "").strip() or None
     try:
         n = int(limit)
     except (TypeError, ValueError):
         n = NEWS_LIMIT
     answer, error = attempt(news, sym, n)
+    now = time.time()
+    if error and last:
+        return kept_head("News sentiment", error, last, now), keep(), keep(), keep(), last
     if error:
         return (section("News sentiment", error=error),
                 tables.placeholder(tables.HEADLINE_COLUMNS, "unavailable"),
                 figures.sentiment_shares(None),
-                figures.fear_greed_gauge({"error": "Fear & Greed not fetched"}))
+                figures.fear_greed_gauge({"error": "Fear & Greed not fetched"}), None)
     agg = answer.get("aggregate") or {}
     parts = [f"{agg.get('count', 0)} headlines for {answer.get('symbol', sym or 'MARKET')}",
              f"from {', '.join(answer.get('sources') or []) or '—'}",
              f"engine: {answer.get('engine', '?')}",
              "⚠ some feeds stale" if answer.get("stale") else ""]
-    return (section("News sentiment", parts), tables.headlines(answer),
-            figures.sentiment_shares(agg), figures.fear_greed_gauge(answer.get("fear_greed")))
+    what = f"headlines for {answer.get('symbol', sym or 'MARKET')}"
+    return (section("News sentiment", parts, age=age_html("analysis", now, now)),
+            tables.headlines(answer), figures.sentiment_shares(agg),
+            figures.fear_greed_gauge(answer.get("fear_greed")), shown(what, now))
 
 
 def build(demo: gr.Blocks, sentiment: SentimentModel,
@@ -128,7 +137,8 @@ def build(demo: gr.Blocks, sentiment: SentimentModel,
                              elem_id="analyze-result")
     timer = gr.Timer(STATUS_EVERY_S, active=False)
 
-    news_head = gr.HTML(section("News sentiment", [LOADING]), elem_id="news-head")
+    news_head = gr.HTML(section("News sentiment", [LOADING]), elem_id="news-head",
+                        elem_classes=[LIVE_HEAD])
     with gr.Row(equal_height=True, elem_classes=["controls-row"]):
         symbol = gr.Textbox(value="BTC", label="Symbol (empty = whole market)", max_lines=1,
                             scale=2, min_width=160, elem_id="news-symbol")
@@ -147,6 +157,7 @@ def build(demo: gr.Blocks, sentiment: SentimentModel,
             fear_greed = gr.Plot(figures.empty_figure(LOADING, "Fear & Greed index", 280),
                                  show_label=False, elem_id="news-fear-greed")
     news_loaded = gr.State(False)
+    news_last = gr.State(None)
     news_frame = gr.State(tables.placeholder(tables.HEADLINE_COLUMNS, LOADING))
 
     status_outputs = [status, retry, timer]
@@ -166,31 +177,32 @@ def build(demo: gr.Blocks, sentiment: SentimentModel,
             return message(error, "error")
         return analysis_html(results[0])
 
-    def run_news(sym, n, show_all):
+    def run_news(sym, n, show_all, last):
         """The news outputs, then the status (its inference counters just moved)."""
-        head, frame, share_fig, fg_fig = news_view(news, sym, n)
-        return (head, table(frame, show_all, True), share_fig, fg_fig, frame, True,
-                *refresh_status())
+        head, frame, share_fig, fg_fig, now_shown = news_view(news, sym, n, last)
+        grid = keep() if kept(frame) else table(frame, show_all, True)
+        return (head, grid, share_fig, fg_fig, frame, True, now_shown, *refresh_status())
 
-    def first_news(sym, n, show_all, loaded):
+    def first_news(sym, n, show_all, loaded, last):
         if loaded:
             return (gr.skip(),) * len(news_outputs)
-        return run_news(sym, n, show_all)
+        return run_news(sym, n, show_all, last)
 
-    news_outputs = [news_head, headlines, shares, fear_greed, news_frame, news_loaded,
+    news_outputs = [news_head, headlines, shares, fear_greed, news_frame, news_loaded, news_last,
                     *status_outputs]
     def show_headlines(frame, show_all):
         return table(frame, show_all, True)
 
-    news_all.input(show_headlines, [news_frame, news_all], headlines, **READ)
-    demo.load(refresh_status, None, status_outputs, **READ)
-    timer.tick(refresh_status, None, status_outputs, **READ)
+    news_all.input(show_headlines, [news_frame, news_all], headlines, **live())
+    demo.load(refresh_status, None, status_outputs, **live())
+    timer.tick(refresh_status, None, status_outputs, **live())
     retry.click(retry_load, None, status_outputs, **PRIVATE)
     gr.on([analyze.click, text.submit], run_analysis, text, result, **PRIVATE).then(
         refresh_status, None, status_outputs, **READ)
-    gr.on([fetch.click, symbol.submit], run_news, [symbol, limit, news_all], news_outputs,
-          **PRIVATE)
+    gr.on([fetch.click, symbol.submit], run_news, [symbol, limit, news_all, news_last],
+          news_outputs, **{**live(news_head), "concurrency_limit": "default"})
     return {"timers": [timer], "timer_follows_tab": False,
-            "on_select": [(refresh_status, None, status_outputs),
-                          (first_news, [symbol, limit, news_all, news_loaded], news_outputs)],
+            "on_select": [(refresh_status, None, status_outputs, None),
+                          (first_news, [symbol, limit, news_all, news_loaded, news_last],
+                           news_outputs, news_head)],
             "show_all": [news_all], "status": status, "headlines": headlines}

@@ -11,8 +11,9 @@ from routing.service import MarketService
 
 from . import figures, tables
 from . import formatting as fmt
-from .common import (LOADING, PRIVATE, READ, WIDE_SCREEN_JS, Notice, attempt, new_table,
-                     section, show_all_box, table)
+from .common import (LIVE_HEAD, LOADING, PRIVATE, WIDE_SCREEN_JS_LAST, Notice, age_html,
+                     attempt, keep, kept_head, live, new_table, section, show_all_box, shown,
+                     table, without_fixed_age)
 
 WATCHLIST = ("BTC", "ETH", "SOL", "BNB", "XRP", "ADA", "DOGE", "AVAX", "LINK", "DOT")
 INTERVALS = ["1m", "5m", "15m", "30m", "1h", "4h", "1d", "1w"]
@@ -24,33 +25,40 @@ VENUES_HEIGHT = 300
 SYMBOL_RE = re.compile(r"^[A-Za-z0-9]{1,15}$")
 
 
+def _data_at(answer: dict, now: float) -> float:
+    """When the answer's data was true, from its own age."""
+    return now - float(answer.get("age_s") or 0.0)
+
+
 def _freshness(answer: dict) -> str:
-    """How old what the panel shows is, from the answer's own age."""
-    age = fmt.seconds(answer.get("age_s"))
-    if answer.get("stale"):
-        return f"⚠ stale: data {age} old"
-    return f"data {age} old" if answer.get("cached") else "fetched just now"
+    """Whether what the panel shows is a stale fallback (its age is in the age line)."""
+    return "⚠ stale" if answer.get("stale") else ""
 
 
 def _stale_notice(service: MarketService, what: str, answer: dict,
                   next_try_s: float) -> Notice | None:
     """When the answer is a stale fallback, the backend's sentence for it (all sources failing,
     what is shown, next retry) with each source's reason folded under it. `next_try_s` is this
-    panel's refresh period: when it asks again."""
+    panel's refresh period: when it asks again. The age is left to the head's live age line."""
     if not answer.get("stale"):
         return None
     outage, _ = attempt(service.outage, what, time.time() - (answer.get("age_s") or 0.0),
                         next_try_s)
-    return Notice(outage["message"], outage["details"]) if outage else None
+    return Notice(without_fixed_age(outage["message"]), outage["details"]) if outage else None
 
 
 # -- handlers (plain functions of the service, so they can be called without a browser) ------------
 def watchlist_view(service: MarketService, symbols: tuple[str, ...] = WATCHLIST,
-                   show_all: bool = True):
+                   show_all: bool = True, last: dict | None = None):
+    """(table, head, what the table now shows). `last` is what it showed before (None: only a
+    placeholder): when the refresh fails that stays on screen and the head says why."""
     rows, error = attempt(service.prices, list(symbols))
+    now = time.time()
+    if error and last:
+        return keep(), kept_head("Watchlist", error, last, now), last
     if error:
         return (table(tables.placeholder(tables.WATCHLIST_COLUMNS, "unavailable"), show_all),
-                section("Watchlist", error=error))
+                section("Watchlist", error=error), None)
     df = tables.watchlist(rows)
     priced = [r for r in rows if "error" not in r]
     sources = sorted({r["source"] for r in priced if not r.get("stale")})
@@ -64,11 +72,17 @@ def watchlist_view(service: MarketService, symbols: tuple[str, ...] = WATCHLIST,
     parts = [f"{len(priced)}/{len(rows)} priced",
              f"from {', '.join(sources)}" if sources else "",
              disagreement(rows),
-             f"oldest price {fmt.seconds(oldest)} old" if oldest is not None else "",
              f"stale: {', '.join(stale)}" if stale and not notice else "",
              f"unavailable: {', '.join(missing)}" if missing else "",
-             f"refreshes every {WATCHLIST_EVERY_S:.0f} s · click a row to chart it"]
-    return table(df, show_all), section("Watchlist", parts, warning=notice)
+             f"refreshes about every {WATCHLIST_EVERY_S:.0f} s · click a row to chart it"]
+    if oldest is None and last:         # not one coin priced: the last prices stay
+        return keep(), kept_head("Watchlist", f"none of the {len(rows)} coins could be priced.",
+                                 last, now), last
+    if oldest is None:
+        return table(df, show_all), section("Watchlist", parts, warning=notice), None
+    return (table(df, show_all),
+            section("Watchlist", parts, warning=notice, age=age_html("prices", now - oldest, now)),
+            shown("prices", now - oldest))
 
 
 def disagreement(rows: list[dict]) -> str:
@@ -90,9 +104,12 @@ def disagreement(rows: list[dict]) -> str:
     return ""
 
 
-def venues_view(service: MarketService, symbol: str):
-    """The Venues chart for the charted coin: each venue's deviation from the consensus."""
+def venues_view(service: MarketService, symbol: str, has_chart: bool = False):
+    """The Venues chart for the charted coin: each venue's deviation from the consensus. When
+    it fails and a chart is already shown, that chart stays (its title names its coin)."""
     data, error = attempt(service.venues, symbol or "")
+    if error and has_chart:
+        return keep()
     if error:
         return figures.empty_figure("No venue quotes: see the message above",
                                     f"{(symbol or '').strip().upper() or '?'} · venues",
@@ -100,46 +117,67 @@ def venues_view(service: MarketService, symbol: str):
     return figures.venues_chart(data, VENUES_HEIGHT)
 
 
-def chart_view(service: MarketService, symbol: str, interval: str, limit: Any):
+def chart_view(service: MarketService, symbol: str, interval: str, limit: Any,
+               last: dict | None = None):
+    """(figure, head, what the chart now shows); as watchlist_view, a failure keeps the chart
+    already shown (the head names what it shows)."""
     answer, error = attempt(service.ohlc, symbol or "", interval or "", limit)
+    now = time.time()
+    if error and last:
+        return keep(), kept_head("Chart", error, last, now), last
     if error:
         title = f"{(symbol or '').strip().upper() or '?'} · {interval}"
         return (figures.empty_figure("No chart: see the message above", title, CHART_HEIGHT),
-                section("Chart", error=error))
+                section("Chart", error=error), None)
     pace = MarketService.fresh_for_s("candles", answer["timeframe"])
     parts = [f"{answer['count']} × {answer['timeframe']} candles for {answer['symbol']}",
              f"from {answer['source']}", _freshness(answer),
-             f"refreshes every {fmt.every(pace)}", "times in UTC"]
+             f"refreshes about every {fmt.every(pace)}", "times in UTC"]
     notice = _stale_notice(service, f"candles {answer['symbol']} {answer['timeframe']}", answer,
                            pace)
-    return figures.candlestick(answer, CHART_HEIGHT), section("Chart", parts, warning=notice)
+    what = f"{answer['symbol']} {answer['timeframe']} candles"
+    at = _data_at(answer, now)
+    return (figures.candlestick(answer, CHART_HEIGHT),
+            section("Chart", parts, warning=notice, age=age_html(what, at, now)), shown(what, at))
 
 
-def top_view(service: MarketService, show_all: bool = True):
+def top_view(service: MarketService, show_all: bool = True, last: dict | None = None):
+    """(table, head, what the table now shows), as watchlist_view."""
     title = "Top coins by market cap"
     answer, error = attempt(service.top_coins, TOP_LIMIT)
+    now = time.time()
+    if error and last:
+        return keep(), kept_head(title, error, last, now), last
     if error:
         return (table(tables.placeholder(tables.TOP_COINS_COLUMNS, "unavailable"), show_all, True),
-                section(title, error=error))
+                section(title, error=error), None)
     parts = [f"top {answer['count']}", f"from {answer['source']}", _freshness(answer),
-             f"refreshes every {fmt.every(MarketService.fresh_for_s('top'))}"]
+             f"refreshes about every {fmt.every(MarketService.fresh_for_s('top'))}"]
+    at = _data_at(answer, now)
     return table(tables.top_coins(answer), show_all, True), section(
         title, parts,
-        warning=_stale_notice(service, "top", answer, MarketService.fresh_for_s("top")))
+        warning=_stale_notice(service, "top", answer, MarketService.fresh_for_s("top")),
+        age=age_html("market caps", at, now)), shown("market caps", at)
 
 
-def fear_greed_view(service: MarketService):
+def fear_greed_view(service: MarketService, last: dict | None = None):
+    """(gauge, head, what the gauge now shows), as watchlist_view."""
     answer, error = attempt(service.fear_greed)
+    now = time.time()
+    if error and last:
+        return keep(), kept_head("Fear & Greed", error, last, now), last
     if error:
         return (figures.fear_greed_gauge({"error": "Fear & Greed unavailable"}),
-                section("Fear & Greed", error=error))
+                section("Fear & Greed", error=error), None)
     parts = [f"from {answer['source']}", _freshness(answer),
              f"next value in {fmt.seconds(answer.get('time_until_update_s'))}"
              if answer.get("time_until_update_s") else "",
-             f"refreshes every {fmt.every(MarketService.fresh_for_s('fear_greed'))}"]
+             f"refreshes about every {fmt.every(MarketService.fresh_for_s('fear_greed'))}"]
+    at = _data_at(answer, now)
     return figures.fear_greed_gauge(answer), section(
         "Fear & Greed", parts,
-        warning=_stale_notice(service, "fear", answer, MarketService.fresh_for_s("fear_greed")))
+        warning=_stale_notice(service, "fear", answer, MarketService.fresh_for_s("fear_greed")),
+        age=age_html("index", at, now)), shown("index", at)
 
 
 def link_choice(params: dict) -> tuple[str, str]:
@@ -166,15 +204,18 @@ def build(demo: gr.Blocks, service: MarketService,
     """Create the tab's components (inside the caller's gr.Tab) and wire their events.
 
     Returns its timers, whether they follow the tab's visibility, the handlers to run when the
-    tab is selected as (fn, inputs, outputs), and the main components. Each live panel has its
-    own timer at the pace its data changes: the watchlist every 10 s, the chart at its interval's
-    cache expiry, top coins and Fear & Greed at theirs."""
-    watch_head = gr.HTML(section("Watchlist", [LOADING]), elem_id="watchlist-head")
+    tab is selected as (fn, inputs, outputs, the panel head that says "refreshing…"), and the
+    main components. Each live panel has its own timer at the pace its data changes: the
+    watchlist every 10 s, the chart at its interval's cache expiry, top coins and Fear & Greed
+    at theirs; and a gr.State saying what it shows, so a failed refresh keeps that."""
+    watch_head = gr.HTML(section("Watchlist", [LOADING]), elem_id="watchlist-head",
+                         elem_classes=[LIVE_HEAD])
     watch_all = show_all_box("watchlist-all")
     watch = new_table(tables.WATCHLIST_COLUMNS, elem_id="watchlist", max_height=460)
     timer = gr.Timer(WATCHLIST_EVERY_S)
 
-    chart_head = gr.HTML(section("Chart", [LOADING]), elem_id="chart-head")
+    chart_head = gr.HTML(section("Chart", [LOADING]), elem_id="chart-head",
+                         elem_classes=[LIVE_HEAD])
     with gr.Row(equal_height=True, elem_classes=["controls-row"]):
         symbol = gr.Textbox(value=DEFAULT_SYMBOL, label="Symbol", placeholder="BTC", max_lines=1,
                             scale=2, min_width=120, elem_id="chart-symbol")
@@ -194,62 +235,73 @@ def build(demo: gr.Blocks, service: MarketService,
     with gr.Row(equal_height=False):
         with gr.Column(scale=5, min_width=480):
             top_head = gr.HTML(section("Top coins by market cap", [LOADING]),
-                               elem_id="top-coins-head")
+                               elem_id="top-coins-head", elem_classes=[LIVE_HEAD])
             top_all = show_all_box("top-coins-all")
             top = new_table(tables.TOP_COINS_COLUMNS, elem_id="top-coins", max_height=420,
                             wrap=True)
         with gr.Column(scale=2, min_width=280):
-            fg_head = gr.HTML(section("Fear & Greed", [LOADING]), elem_id="fear-greed-head")
+            fg_head = gr.HTML(section("Fear & Greed", [LOADING]), elem_id="fear-greed-head",
+                              elem_classes=[LIVE_HEAD])
             fear_greed = gr.Plot(figures.empty_figure(LOADING, "Fear & Greed index", 280),
                                  show_label=False, elem_id="fear-greed")
     top_timer = gr.Timer(MarketService.fresh_for_s("top"))
     fg_timer = gr.Timer(MarketService.fresh_for_s("fear_greed"))
 
-    def refresh_watchlist(show_all):
-        return watchlist_view(service, symbols, show_all)
+    watch_last, chart_last, top_last, fg_last = (gr.State(None) for _ in range(4))
 
-    def refresh_chart(sym, iv, n):
-        return (*chart_view(service, sym, iv, n), venues_view(service, sym),
-                gr.Timer(MarketService.fresh_for_s("candles", iv if iv in INTERVALS else None)))
+    def refresh_watchlist(show_all, last):
+        return watchlist_view(service, symbols, show_all, last)
 
-    def load_chart(n, request: gr.Request):
+    def refresh_chart(sym, iv, n, last):
+        figure, head, now_shown = chart_view(service, sym, iv, n, last)
+        return (figure, head, venues_view(service, sym, has_chart=now_shown is not None),
+                gr.Timer(MarketService.fresh_for_s("candles", iv if iv in INTERVALS else None)),
+                now_shown)
+
+    def load_chart(n, last, request: gr.Request):
         """First chart of the page: the one a shared link asks for (?symbol=ETH&interval=4h)."""
         sym, iv = link_choice(dict(request.query_params) if request else {})
-        return (sym, iv, *refresh_chart(sym, iv, n))
+        return (sym, iv, *refresh_chart(sym, iv, n, last))
 
-    def chart_from_row(iv, n, evt: gr.SelectData):
+    def chart_from_row(iv, n, last, evt: gr.SelectData):
         row = evt.row_value or []
         sym = str(row[0]) if row else ""
         if not sym.isalnum():          # the "Loading…" or error placeholder row
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        return (sym, *refresh_chart(sym, iv, n))
+            return (gr.skip(),) * 6
+        return (sym, *refresh_chart(sym, iv, n, last))
 
-    def refresh_top(show_all):
-        return top_view(service, show_all)
+    def refresh_top(show_all, last):
+        return top_view(service, show_all, last)
 
-    def refresh_fear_greed():
-        return fear_greed_view(service)
+    def refresh_fear_greed(last):
+        return fear_greed_view(service, last)
 
-    chart_outputs = [chart, chart_head, venues, chart_timer]
-    demo.load(refresh_watchlist, watch_all, [watch, watch_head], js=WIDE_SCREEN_JS, **READ)
-    demo.load(load_chart, [limit], [symbol, interval, *chart_outputs], **READ)
-    demo.load(refresh_top, top_all, [top, top_head], js=WIDE_SCREEN_JS, **READ)
-    demo.load(refresh_fear_greed, None, [fear_greed, fg_head], **READ)
-    timer.tick(refresh_watchlist, watch_all, [watch, watch_head], **READ)
-    chart_timer.tick(refresh_chart, [symbol, interval, limit], chart_outputs, **READ)
-    top_timer.tick(refresh_top, top_all, [top, top_head], **READ)
-    fg_timer.tick(refresh_fear_greed, None, [fear_greed, fg_head], **READ)
-    watch_all.input(refresh_watchlist, watch_all, [watch, watch_head], **READ)
-    top_all.input(refresh_top, top_all, [top, top_head], **READ)
+    watch_io = ([watch_all, watch_last], [watch, watch_head, watch_last])
+    chart_in = [symbol, interval, limit, chart_last]
+    chart_outputs = [chart, chart_head, venues, chart_timer, chart_last]
+    top_io = ([top_all, top_last], [top, top_head, top_last])
+    fg_io = ([fg_last], [fear_greed, fg_head, fg_last])
+    demo.load(refresh_watchlist, *watch_io, js=WIDE_SCREEN_JS_LAST, **live(watch_head))
+    demo.load(load_chart, [limit, chart_last], [symbol, interval, *chart_outputs],
+              **live(chart_head))
+    demo.load(refresh_top, *top_io, js=WIDE_SCREEN_JS_LAST, **live(top_head))
+    demo.load(refresh_fear_greed, *fg_io, **live(fg_head))
+    timer.tick(refresh_watchlist, *watch_io, **live(watch_head))
+    chart_timer.tick(refresh_chart, chart_in, chart_outputs, **live(chart_head))
+    top_timer.tick(refresh_top, *top_io, **live(top_head))
+    fg_timer.tick(refresh_fear_greed, *fg_io, **live(fg_head))
+    watch_all.input(refresh_watchlist, *watch_io, **live(watch_head))
+    top_all.input(refresh_top, *top_io, **live(top_head))
     gr.on([show.click, symbol.submit, interval.input, limit.submit], refresh_chart,
-          [symbol, interval, limit], chart_outputs, **READ)
-    watch.select(chart_from_row, [interval, limit], [symbol, *chart_outputs], **READ)
+          chart_in, chart_outputs, **live(chart_head))
+    watch.select(chart_from_row, [interval, limit, chart_last], [symbol, *chart_outputs],
+                 **live(chart_head))
     gr.on([symbol.change, interval.change], None, [symbol, interval], None,
           js=URL_FOLLOWS_CHART, **PRIVATE)
     return {"timers": [timer, chart_timer, top_timer, fg_timer], "timer_follows_tab": True,
-            "on_select": [(refresh_watchlist, watch_all, [watch, watch_head]),
-                          (refresh_top, top_all, [top, top_head]),
-                          (refresh_fear_greed, None, [fear_greed, fg_head])],
+            "on_select": [(refresh_watchlist, *watch_io, watch_head),
+                          (refresh_top, *top_io, top_head),
+                          (refresh_fear_greed, *fg_io, fg_head)],
             "show_all": [watch_all, top_all], "watchlist": watch, "chart": chart,
             "venues": venues, "top": top, "fear_greed": fear_greed, "symbol": symbol,
             "interval": interval}

@@ -11,8 +11,8 @@ from routing.service import MarketService
 
 from . import figures, tables
 from . import formatting as fmt
-from .common import (LOADING, READ, WIDE_SCREEN_JS, attempt, esc, message, new_table, section,
-                     show_all_box, table)
+from .common import (LIVE_HEAD, LOADING, WIDE_SCREEN_JS_LAST, age_html, attempt, esc, keep,
+                     kept_head, live, message, new_table, section, show_all_box, shown, table)
 
 REFRESH_EVERY_S = 5.0
 WINDOW_MINUTES = 60
@@ -56,15 +56,19 @@ def summary_cards(stats: list[dict], performance: dict) -> str:
     return f'<div class="stat-cards">{body}</div>'
 
 
-def providers_view(service: MarketService, show_all: bool = True):
-    """(cards, share figure, time-series figure, table, meta) for the tab's outputs; the table
-    shows its key columns only unless `show_all`."""
+def providers_view(service: MarketService, show_all: bool = True, last: dict | None = None):
+    """(cards, share figure, time-series figure, table, meta, what they now show) for the tab's
+    outputs; the table shows its key columns only unless `show_all`. When the statistics fail
+    and older ones are shown (`last`), those stay and the meta says why."""
     stats, error = attempt(service.provider_stats)
+    now = time.time()
+    if error and last:
+        return keep(), keep(), keep(), keep(), kept_head("Providers", error, last, now), last
     if error:
         empty = figures.empty_figure("Provider statistics unavailable")
         unavailable = tables.placeholder(tables.PROVIDER_COLUMNS, "unavailable")
         return (message(error, "error"), empty, empty, table(unavailable, show_all, True),
-                section("Providers", error=error))
+                section("Providers", error=error), None)
     traffic, _ = attempt(service.traffic)
     performance = (traffic or {}).get("totals") or {}
     series = (traffic or {}).get("per_minute")
@@ -74,9 +78,10 @@ def providers_view(service: MarketService, show_all: bool = True):
             figures.provider_share(stats, colors),
             figures.calls_timeseries(series or [], colors, labels, WINDOW_MINUTES),
             table(tables.providers(stats), show_all, True),
-            section("Providers", [f"updated {fmt.clock(time.time())}",
-                                  f"refreshes every {REFRESH_EVERY_S:.0f} s while this tab is open",
-                                  "share = part of all real upstream calls"]))
+            section("Providers", [f"refreshes about every {REFRESH_EVERY_S:.0f} s while this tab "
+                                  "is open", "share = part of all real upstream calls"],
+                    age=age_html("statistics", now, now)),
+            shown("statistics", now))
 
 
 def build(demo: gr.Blocks, service: MarketService) -> dict[str, Any]:
@@ -87,19 +92,22 @@ def build(demo: gr.Blocks, service: MarketService) -> dict[str, Any]:
                         show_label=False, elem_id="provider-share", scale=2, min_width=320)
         series = gr.Plot(figures.empty_figure(LOADING, "Upstream calls per minute", 380),
                          show_label=False, elem_id="provider-series", scale=3, min_width=420)
-    head = gr.HTML(section("Providers", [LOADING]))
+    head = gr.HTML(section("Providers", [LOADING]), elem_id="providers-head",
+                   elem_classes=[LIVE_HEAD])
     show_all = show_all_box("provider-table-all")
     grid = new_table(tables.PROVIDER_COLUMNS, elem_id="provider-table", wrap=True,
                      max_height=820)
     timer = gr.Timer(REFRESH_EVERY_S, active=False)
 
-    outputs = [cards, share, series, grid, head]
+    last = gr.State(None)
+    inputs, outputs = [show_all, last], [cards, share, series, grid, head, last]
 
-    def refresh(all_columns):
-        return providers_view(service, all_columns)
+    def refresh(all_columns, shown_before):
+        return providers_view(service, all_columns, shown_before)
 
-    demo.load(refresh, show_all, outputs, js=WIDE_SCREEN_JS, **READ)
-    timer.tick(refresh, show_all, outputs, **READ)
-    show_all.input(refresh, show_all, outputs, **READ)
-    return {"timers": [timer], "timer_follows_tab": True, "on_select": [(refresh, show_all, outputs)],
+    demo.load(refresh, inputs, outputs, js=WIDE_SCREEN_JS_LAST, **live(head))
+    timer.tick(refresh, inputs, outputs, **live(head))
+    show_all.input(refresh, inputs, outputs, **live(head))
+    return {"timers": [timer], "timer_follows_tab": True,
+            "on_select": [(refresh, inputs, outputs, head)],
             "show_all": [show_all], "table": grid, "share": share, "series": series}

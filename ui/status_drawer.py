@@ -11,7 +11,8 @@ import gradio as gr
 from routing.service import MarketService
 
 from . import formatting as fmt
-from .common import LOADING, READ, attempt, esc, message
+from .common import (LIVE_HEAD, LOADING, REFRESHING, age_html, attempt, esc, keep, live,
+                     message)
 
 REFRESH_EVERY_S = 4.0
 SECTIONS = ["All Providers", "AI Models", "Infrastructure", "Cache & Resources", "Recent Errors",
@@ -215,18 +216,30 @@ def overall_html(status: dict) -> str:
             + '</div>')
 
 
-def drawer_view(service: MarketService) -> tuple[str, ...]:
-    """(overall, six sections, footer) from one system_status() call."""
+def footer_html(shown_at: float | None, now: float, error: str | None = None) -> str:
+    """When what the drawer shows was true and how old it is (counting on in the browser), and
+    why the last refresh failed when it did."""
+    age = age_html("status", shown_at, now) if shown_at else "nothing shown yet"
+    why = message(f"Couldn't refresh, still showing the last status: {error}", "warn") \
+        if error and shown_at else (message(error, "error") if error else "")
+    return (f'<div class="drawer-footer">Last update: {age}'
+            f'{REFRESHING}</div>{why}')
+
+
+def drawer_view(service: MarketService, shown_at: float | None = None) -> tuple:
+    """(overall, six sections, footer, when the status shown is from) from one system_status()
+    call. When it fails, a drawer already showing a status keeps it (the footer says why)."""
     status, error = attempt(service.system_status)
-    footer = f'<div class="drawer-footer">Last update: {fmt.clock(time.time())}</div>'
+    now = time.time()
+    if error and shown_at:
+        return (*(keep(),) * 7, footer_html(shown_at, now, error), shown_at)
     if error:
         msg = message(error, "error")
-        return (msg, msg, msg, msg, msg, msg, msg, footer)
+        return (msg, msg, msg, msg, msg, msg, msg, footer_html(None, now, error), None)
+    at = float(status.get("timestamp") or now)
     return (overall_html(status), providers_section(status), ai_section(status),
             infrastructure_section(status), cache_section(status), errors_section(status),
-            performance_section(status),
-            f'<div class="drawer-footer">Last update: {fmt.clock(status.get("timestamp"))}'
-            f'</div>')
+            performance_section(status), footer_html(at, now), at)
 
 
 def build(demo: gr.Blocks, service: MarketService) -> dict[str, Any]:
@@ -244,19 +257,21 @@ def build(demo: gr.Blocks, service: MarketService) -> dict[str, Any]:
             with gr.Accordion(title, open=title != "Recent Errors",
                               elem_id=f"drawer-{slug}", elem_classes=["drawer-section"]):
                 sections.append(gr.HTML(loading))
-        footer = gr.HTML('<div class="drawer-footer">Last update: —</div>')
+        footer = gr.HTML('<div class="drawer-footer">Last update: —</div>',
+                         elem_id="drawer-footer", elem_classes=[LIVE_HEAD])
     timer = gr.Timer(REFRESH_EVERY_S, active=False)
-    outputs = [overall, *sections, footer]
+    shown_at = gr.State(None)
+    outputs = [overall, *sections, footer, shown_at]
 
-    def refresh_drawer():
-        return drawer_view(service)
+    def refresh_drawer(at):
+        return drawer_view(service, at)
 
-    def opened():
-        return (*drawer_view(service), gr.Timer(active=True))
+    def opened(at):
+        return (*drawer_view(service, at), gr.Timer(active=True))
 
-    demo.load(refresh_drawer, None, outputs, **READ)
-    drawer.expand(opened, None, [*outputs, timer], **READ)
-    drawer.collapse(lambda: gr.Timer(active=False), None, timer, **READ)
-    timer.tick(refresh_drawer, None, outputs, **READ)
-    refresh.click(refresh_drawer, None, outputs, **READ)
+    demo.load(refresh_drawer, shown_at, outputs, **live(footer))
+    drawer.expand(opened, shown_at, [*outputs, timer], **live(footer))
+    drawer.collapse(lambda: gr.Timer(active=False), None, timer, **live())
+    timer.tick(refresh_drawer, shown_at, outputs, **live(footer))
+    refresh.click(refresh_drawer, shown_at, outputs, **live(footer))
     return {"drawer": drawer, "timer": timer, "sections": sections}
