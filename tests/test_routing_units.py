@@ -887,3 +887,80 @@ def test_price_answer_keeps_optional_fields_only_when_present():
     assert row == {"symbol": "BTC", "price": 1.0, "source": "x", "timestamp": 123.457,
                    "quote_currency": "USDT", "cached": True, "age_s": 2.5, "stale": True,
                    "volume_24h": 0.0, "market_cap": 5.0}
+
+
+# -- hedging and the deadline (a venue held on an Event; deadline_s=0.5 keeps waits short) -----
+
+class HeldVenue(Venue):
+    """Answers only once `release` is set: a hung upstream."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        import threading
+        self.release = threading.Event()
+
+    def _call(self, *what):
+        super()._call(*what)
+        assert self.release.wait(10), "never released"      # safety bound only
+
+
+def test_a_slow_pick_is_hedged_by_the_next_provider(make, caplog):
+    slow = HeldVenue("slow", capabilities={KIND_FEAR_GREED})
+    fast = only(KIND_FEAR_GREED, "fast")
+    router = make(slow, fast, deadline_s=0.5)
+    try:
+        with caplog.at_level("INFO", logger="routing"):
+            ans = router.get_fear_greed()
+        assert ans.source == "fast"
+        assert "HEDGE: slow slow for fear & greed; asking fast too" in caplog.text
+        assert router.metrics.provider_view("fast")["hedges"] == 1
+        assert router.metrics.totals_view()["hedges"] == 1
+    finally:
+        slow.release.set()
+    assert router.join_fetches(timeout=10)
+
+
+def test_a_hung_provider_ends_the_call_at_its_deadline(make, clock):
+    slow = HeldVenue("slow", capabilities={KIND_FEAR_GREED})
+    router = make(slow, deadline_s=0.3)
+    try:
+        with pytest.raises(NoProviderAvailable) as e:
+            router.get_fear_greed()
+        assert e.value.reasons == {"slow": "no answer within the call's 0.3 s deadline"}
+        assert not router.join_fetches(timeout=0.01)
+    finally:
+        slow.release.set()
+    assert router.join_fetches(timeout=10)
+    # the late answer still filled the cache
+    assert router.get_fear_greed().cached
+
+
+def test_a_slow_quote_venue_is_hedged_and_the_late_snapshot_fills_the_book(make, clock, caplog):
+    slow = HeldVenue("slow", weight=5.0)          # the rotation's pick
+    router = make(slow, Venue("fast"), Venue("third"), deadline_s=0.5)
+    slow.release.set()
+    router.get_quote("BTC")                        # a cold book: all three asked at once
+    slow.release.clear()
+    clock.advance(10)                              # the book still votes, but cannot serve
+    try:
+        with caplog.at_level("INFO", logger="routing"):
+            ans = router.get_quote("ETH")
+        assert ans.source in ("fast", "third") and ans.value.price == 3_000.0
+        assert f"HEDGE: slow slow for quotes ETH; asking {ans.source} too" in caplog.text
+        assert router.metrics.provider_view(ans.source)["hedges"] == 1
+    finally:
+        slow.release.set()
+    assert router.join_fetches(timeout=10)
+    assert router.book.get("slow", "SOL").fetched_at == T0 + 10
+
+
+def test_a_hung_quote_venue_ends_the_call_at_its_deadline(make):
+    slow = HeldVenue("slow")
+    router = make(slow, deadline_s=0.3)
+    try:
+        with pytest.raises(NoProviderAvailable) as e:
+            router.get_quote("BTC")
+        assert e.value.reasons == {"slow": "no answer within the call's 0.3 s deadline"}
+    finally:
+        slow.release.set()
+    assert router.join_fetches(timeout=10)
