@@ -964,3 +964,35 @@ def test_a_hung_quote_venue_ends_the_call_at_its_deadline(make):
     finally:
         slow.release.set()
     assert router.join_fetches(timeout=10)
+
+
+def test_an_http_cache_hit_is_a_cached_answer_without_an_upstream_call(make):
+    from tests.fake_upstream import JSONServer
+
+    class HTTPVenue(Venue):
+        def fetch_fear_greed(self):
+            body = self.get_json("/fng", kind=KIND_FEAR_GREED)
+            return FearGreed(int(body["value"]), "Fear", 1, self.name)
+
+    server = JSONServer({"value": "40"})
+    try:
+        v = HTTPVenue("web", capabilities={KIND_FEAR_GREED})
+        v.base_url = server.url
+        router = make(v)
+        first = router.get_fear_greed()
+        assert not first.cached and first.value.value == 40
+        router.answers._items.clear()              # only the HTTP cache still has it
+        again = router.get_fear_greed()
+        assert again.cached and len(server.paths) == 1
+        view = router.metrics.provider_view("web")
+        assert view["http_cache_hits"] == 1 and view["upstream_calls"] == 1
+        assert view["requests"] == 2 and view["successes"] == 2
+    finally:
+        server.close()
+
+
+def test_service_venues_is_the_routers(make):
+    router = make(*three())
+    view = MarketService(router).venues("sol")
+    assert view["symbol"] == "SOL" and [r["venue"] for r in view["venues"]] == \
+        ["alpha", "beta", "gamma"]

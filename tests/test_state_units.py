@@ -680,3 +680,94 @@ def test_install_attaches_one_filter_to_every_handler():
     finally:
         logger.removeHandler(h1)
         logger.removeHandler(h2)
+
+
+# -- the HTTP cache (a real loopback server) ------------------------------------------------------
+
+@pytest.fixture
+def server():
+    from tests.fake_upstream import JSONServer
+    s = JSONServer({"price": "1.5"})
+    yield s
+    s.close()
+
+
+def test_an_http_cache_hit_spends_no_budget_and_keys_never_hold_api_keys(tmp_path, server, clock):
+    persistence = Persistence(tmp_path)
+    session = build_session(persistence, prune_every_s=3600)
+    asked, sent, hits = [], [], []
+    http = ProviderHTTP(session, "p", budget=lambda w: asked.append(w) or True,
+                        on_send=lambda *a: sent.append(a), on_cache_hit=hits.append, clock=clock)
+    try:
+        first = http.get(server.url + "/t", params={"s": "BTC", "apikey": "SECRET-1"})
+        assert first.json() == {"price": "1.5"} and not first.from_cache
+        again = http.get(server.url + "/t", params={"s": "BTC", "apikey": "SECRET-2"})
+        assert again.from_cache and hits == ["p"] and len(asked) == 1 and len(sent) == 1
+        assert sent[0][0] == "p" and sent[0][2] == 200
+        # a batch naming its coins is not stored: asked again every time
+        for _ in range(2):
+            http.get(server.url + "/b", params={"symbols": "BTC,ETH"}, kind="quotes")
+        assert len(server.paths) == 3
+        http.get(server.url + "/b", params={"other": "1"}, kind="quotes")
+        assert http.get(server.url + "/b", params={"other": "1"}, kind="quotes").from_cache
+    finally:
+        session.close()
+    assert b"SECRET" not in (tmp_path / "http_cache.sqlite").read_bytes()
+    assert not session.pruner.is_alive()
+
+
+def test_pruning_drops_expired_answers_then_the_soonest_to_expire(tmp_path, server):
+    from datetime import datetime, timedelta, timezone
+    persistence = Persistence(tmp_path)
+    session = build_session(persistence, prune_every_s=3600)
+    try:
+        cache = session.cache
+        resp = requests.get(server.url + "/x")
+        past = datetime.now(timezone.utc) - timedelta(hours=1)
+        future = datetime.now(timezone.utc) + timedelta(hours=1)
+        for i in range(3):
+            cache.save_response(resp, cache_key=f"old{i}", expires=past)
+        for i in range(4):
+            cache.save_response(resp, cache_key=f"new{i}", expires=future + timedelta(seconds=i))
+        done = cache.prune(10 * 2**20)
+        assert done["expired"] == 3 and done["evicted"] == 0 and not done["vacuumed"]
+        assert done["bytes"] == (tmp_path / "http_cache.sqlite").stat().st_size
+        assert sorted(cache.responses.keys()) == ["new0", "new1", "new2", "new3"]
+        done = cache.prune(1)                       # over any cap: everything goes
+        assert done["expired"] == 0 and done["evicted"] == 4 and done["vacuumed"]
+        assert list(cache.responses.keys()) == []
+    finally:
+        session.close()
+
+
+def test_a_failing_cache_disk_is_a_miss_not_an_error(tmp_path, server):
+    persistence = Persistence(tmp_path)
+    session = build_session(persistence, prune_every_s=3600)
+    try:
+        cache = session.cache
+        resp = requests.get(server.url + "/x")
+        with cache.responses.connection(commit=True) as con:
+            con.execute(f"DROP TABLE {cache.responses.table_name}")
+        assert cache.get_response("k", default="missing") == "missing"
+        assert persistence.view()["saving"] == "failing"
+        cache.save_response(resp, cache_key="k")
+        assert persistence.view()["last_save_error"]["file"] == "http_cache.sqlite"
+        http = ProviderHTTP(session, "p")
+        assert http.get(server.url + "/y").json() == {"price": "1.5"}
+    finally:
+        session.close()
+
+
+def test_the_pruner_thread_keeps_the_cache_under_its_cap(tmp_path, server):
+    persistence = Persistence(tmp_path)
+    session = build_session(persistence, max_bytes=1, prune_every_s=0.01)
+    try:
+        assert session.pruner.name == "http-cache-prune" and session.pruner.daemon
+        http = ProviderHTTP(session, "p")
+        http.get(server.url + "/z")
+        deadline = time.monotonic() + 10                 # safety bound only
+        while list(session.cache.responses.keys()) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert list(session.cache.responses.keys()) == []
+    finally:
+        session.close()
