@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from requests.structures import CaseInsensitiveDict
@@ -59,6 +60,9 @@ class JSONServer:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 (http.server's name)
                 server.paths.append(self.path)
+                server.headers.append(dict(self.headers))
+                if server.delay:
+                    time.sleep(server.delay)      # a hung upstream
                 data = json.dumps(server.body).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -70,8 +74,12 @@ class JSONServer:
                 pass
 
         self.body = body
+        self.delay = 0.0
         self.paths: list[str] = []
+        self.headers: list[dict] = []
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.httpd.block_on_close = False
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self._thread.start()

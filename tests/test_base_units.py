@@ -295,3 +295,109 @@ def test_timeout_is_an_upstream_error_of_its_own_kind():
     assert Banned.kind == "banned" and issubclass(Banned, RateLimited)
     err = RateLimited("p", "m", retry_after=3.0, status=429)
     assert str(err) == "p: m" and err.retry_after == 3.0 and err.status == 429
+
+
+# -- every typed error names its provider and what was wrong --------------------------------------
+
+def error_of(fn, *args, **kw) -> MalformedResponse:
+    with pytest.raises(MalformedResponse) as e:
+        fn(*args, **kw)
+    return e.value
+
+
+def test_errors_name_the_provider():
+    assert error_of(price, "0", "prov").provider == "prov"
+    assert error_of(price, None, "prov").message == "price is missing"
+    assert error_of(ms_to_s, "x", "prov").provider == "prov"
+    assert error_of(usable, ["a"], parse_int, "prov", "rows").provider == "prov"
+    assert error_of(candle_rows, "x", "prov", "tohlcv", time_ms=False).provider == "prov"
+    assert error_of(candle_rows, [[1]], "prov", "tohlcv", time_ms=False).provider == "prov"
+    assert error_of(candle_rows, [], "prov", "tohlcv", time_ms=False).provider == "prov"
+    with pytest.raises(UnknownSymbol) as e:
+        Venue(None).pair("x")
+    assert e.value.provider == "venue"
+    with pytest.raises(Unsupported) as e:
+        Venue(None).interval("1w")
+    assert e.value.provider == "venue"
+
+
+@pytest.mark.parametrize("row, says", [
+    (["t", "1", "1", "1", "1", "1"], "candle time is not a number: 't'"),
+    ([1, "1", "0", "1", "1", "1"], "high is not positive: '0'"),
+    ([1, "1", "1", "0", "1", "1"], "low is not positive: '0'"),
+    ([1, "1", "1", "1", "0", "1"], "close is not positive: '0'"),
+    ([1, "1", "1", "1", "1", "v"], "volume is not a number: 'v'"),
+])
+def test_candle_rows_name_the_bad_column(row, says):
+    e = error_of(candle_rows, [row], "prov", "tohlcv", time_ms=False)
+    assert e.message == says and e.provider == "prov"
+
+
+def test_collect_quotes_with_nothing_usable_names_the_batch():
+    def parse(item, ticker):
+        return price(item, "prov")
+    e = error_of(collect_quotes, [("BTC", "0")], parse, "prov")
+    assert e.provider == "prov"
+    assert e.message == "batch quotes: none of 1 items is usable (first: price is not positive: '0')"
+
+
+def test_pct_change_with_an_open_below_one():
+    assert pct_change(1.0, 0.5) == pytest.approx(100.0)
+
+
+def test_retry_after_date_without_now_uses_the_clock():
+    import time
+    assert parse_retry_after(formatdate(time.time() + 100, usegmt=True)) == pytest.approx(100, abs=5)
+
+
+@pytest.mark.parametrize("status, error", [
+    (429, RateLimited), (418, Banned), (401, NotConfigured), (404, UnknownSymbol),
+    (500, UpstreamError)])
+def test_status_errors_name_the_provider(status, error):
+    v, _ = venue(reply({}, status=status))
+    with pytest.raises(error) as e:
+        v.get_json("/t")
+    assert e.value.provider == "venue"
+
+
+def test_decode_of_a_response_without_text_is_none():
+    class Bare:
+        status_code = 200
+        headers = {}
+    assert Venue(None).decode(Bare()) is None
+
+
+def test_a_non_json_200_without_content_type_says_text_and_cuts_at_60():
+    from tests.fake_upstream import FakeResponse
+    with pytest.raises(MalformedResponse) as e:
+        Venue(None).decode(FakeResponse(200, "<" + "x" * 100))
+    assert e.value.provider == "venue"
+    assert e.value.message == f"expected JSON, got text: {('<' + 'x' * 59)!r}"
+
+
+def test_error_text_ignores_values_that_are_neither_text_nor_lists():
+    assert Provider.error_text({"msg": 5, "message": {"a": 1}}) == ""
+    assert Provider.error_text({"error": ["e" * 150, "f" * 150]}) == ("e" * 150 + "; " + "f" * 48)
+    assert Provider.error_text({"status": {"error_message": "s" * 300}}) == "s" * 200
+
+
+def test_get_json_defaults_and_body_check():
+    seen = []
+
+    class Checked(Venue):
+        def check_body(self, body, resp):
+            seen.append((body, resp.status_code))
+
+    class Recording(FakeHTTP):
+        def get(self, url, **kw):
+            self.kw = kw
+            return super().get(url, **kw)
+
+    http = Recording(reply({"a": 1}))
+    v = Checked(http)
+    v.get_json("/t")
+    assert http.kw["weight"] == 1 and http.kw["kind"] == KIND_QUOTE
+    assert http.kw["expire_after"] is None and http.kw["params"] is None
+    v.get_json("/t", expire_after=7)
+    assert http.kw["expire_after"] == 7
+    assert seen == [({"a": 1}, 200), ({"a": 1}, 200)]

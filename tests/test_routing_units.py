@@ -996,3 +996,38 @@ def test_service_venues_is_the_routers(make):
     view = MarketService(router).venues("sol")
     assert view["symbol"] == "SOL" and [r["venue"] for r in view["venues"]] == \
         ["alpha", "beta", "gamma"]
+
+
+def test_news_defaults_market_words_and_a_failing_first_feed(make):
+    a = Venue("wire", capabilities={KIND_NEWS, KIND_QUOTES})
+    b = Venue("blog", capabilities={KIND_NEWS})
+    a.fail = UpstreamError("wire", "HTTP 500")
+    router = make(a, b)
+    out = router.get_news("ETH")
+    assert [x.source for x in out] == ["blog"] and b.calls == [("news", "ETH", 20)]
+    for word in ("", "all", "ALL", "market", None):
+        router.answers._items.clear()
+        router.get_news(word, 2)
+        assert b.calls[-1] == ("news", None, 2)
+    with pytest.raises(InvalidInput) as e:
+        router.get_news("ETH", 0)
+    assert e.value.param == "limit"
+    b.fail = UpstreamError("blog", "HTTP 500")
+    router.answers._items.clear()
+    with pytest.raises(NoProviderAvailable) as e:
+        router.get_news("market")
+    assert e.value.what == "news market"
+
+
+def test_outage_counts_the_sources_of_each_kind(make):
+    router = make(Venue("q", capabilities={KIND_QUOTES}), only(KIND_CANDLES, "c"),
+                  only(KIND_NEWS, "n"), only(KIND_FEAR_GREED, "f"))
+    svc = MarketService(router)
+    assert svc.outage("quote BTC")["details"] == {"Q": "not used yet"}
+    assert svc.outage("quotes BTC,ETH")["details"] == {"Q": "not used yet"}
+    assert svc.outage("candles BTC 1h")["details"] == {"C": "not used yet"}
+    assert svc.outage("news market")["details"] == {"N": "not used yet"}
+    assert svc.outage("fear & greed")["details"] == {"F": "not used yet"}
+    assert svc.outage("something else") == {
+        "message": "The data source is failing right now; there is nothing saved to show yet.",
+        "details": {}}

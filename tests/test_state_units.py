@@ -521,12 +521,13 @@ def test_connection_failures_become_upstream_errors_and_are_timed(clock):
             http.get(f"http://127.0.0.1:{closed_port()}/x", weight=4)
         assert type(e.value) is UpstreamError
         assert e.value.message == "connection failed (ConnectionError)"
+        assert e.value.provider == "p"
         assert weights == [4]
         [(name, ms, status)] = sent
         assert name == "p" and ms >= 0 and status is None
         with pytest.raises(UpstreamError) as e:
             http.get("http://[::1")
-        assert e.value.message.startswith("request failed (")
+        assert e.value.message == "request failed (InvalidURL)" and e.value.provider == "p"
     finally:
         session.close()
 
@@ -699,11 +700,14 @@ def test_an_http_cache_hit_spends_no_budget_and_keys_never_hold_api_keys(tmp_pat
     http = ProviderHTTP(session, "p", budget=lambda w: asked.append(w) or True,
                         on_send=lambda *a: sent.append(a), on_cache_hit=hits.append, clock=clock)
     try:
-        first = http.get(server.url + "/t", params={"s": "BTC", "apikey": "SECRET-1"})
+        first = http.get(server.url + "/t", params={"s": "BTC", "apikey": "SECRET-1"},
+                         headers={"X-Test": "yes"})
         assert first.json() == {"price": "1.5"} and not first.from_cache
+        assert server.paths == ["/t?s=BTC&apikey=SECRET-1"]
+        assert server.headers[0]["X-Test"] == "yes"
         again = http.get(server.url + "/t", params={"s": "BTC", "apikey": "SECRET-2"})
         assert again.from_cache and hits == ["p"] and len(asked) == 1 and len(sent) == 1
-        assert sent[0][0] == "p" and sent[0][2] == 200
+        assert sent[0][0] == "p" and sent[0][2] == 200 and 0.01 < sent[0][1] < 10_000
         # a batch naming its coins is not stored: asked again every time
         for _ in range(2):
             http.get(server.url + "/b", params={"symbols": "BTC,ETH"}, kind="quotes")
@@ -769,5 +773,66 @@ def test_the_pruner_thread_keeps_the_cache_under_its_cap(tmp_path, server):
         while list(session.cache.responses.keys()) and time.monotonic() < deadline:
             time.sleep(0.01)
         assert list(session.cache.responses.keys()) == []
+    finally:
+        session.close()
+
+
+def test_restore_reads_every_saved_field_and_needs_none(clock):
+    h = health(clock)
+    h.restore({"blocked_until": T0 + 9, "block_state": "disabled", "block_reason": "401",
+               "open_until": T0 + 30, "opens": 4})
+    assert h.snapshot() == {"blocked_until": T0 + 9, "block_state": "disabled",
+                            "block_reason": "401", "open_until": T0 + 30, "opens": 4}
+    edge = health(clock)
+    edge.restore({"blocked_until": T0, "open_until": T0})       # ending now: nothing to restore
+    assert edge.blocked_until == 0.0 and edge.open_until == 0.0
+    empty = health(clock)
+    empty.restore({})
+    assert empty.snapshot()["opens"] == 0 and empty.blocked_until == 0.0
+    only_breaker = health(clock)
+    only_breaker.restore({"open_until": T0 + 5, "block_reason": "HTTP 500"})
+    assert only_breaker.opens == 1 and only_breaker.block_reason == "HTTP 500"
+
+
+def test_an_oserror_without_errno_is_said_as_it_is(tmp_path):
+    p = Persistence(tmp_path)
+    p.save_failed("f.sqlite", OSError("the disk went away"))
+    assert p.view()["last_save_error"]["error"] == "the disk went away"
+
+
+def test_a_pruned_quote_is_not_written(tmp_path, clock):
+    book = QuoteBook(Persistence(tmp_path), clock=clock, flush_every_s=3600)
+    book.put("a", {"BTC": quote()})
+    book.put("b", {"ETH": quote("ETH")}, fetched_at=T0 + KEEP_S + 1)   # prunes a's BTC
+    book.close()
+    conn = connect(tmp_path / "quotes.sqlite")
+    rows = conn.execute("SELECT venue, coin FROM quotes").fetchall()
+    conn.close()
+    assert rows == [("b", "ETH")]
+
+
+def test_quarantine_names_by_utc_second_then_counts(tmp_path, monkeypatch):
+    import routing.persistence as persistence
+    fixed = time.gmtime(T0)
+    monkeypatch.setattr(persistence.time, "gmtime", lambda *a: fixed)
+    p = Persistence(tmp_path)
+    for _ in range(3):
+        (tmp_path / "x.sqlite").write_bytes(b"junk" * 1000)
+        p.file("x.sqlite")
+    assert [q["moved_to"] for q in p.view()["quarantined"]] == [
+        "x.sqlite.corrupt-20231114T221320", "x.sqlite.corrupt-20231114T221320-2",
+        "x.sqlite.corrupt-20231114T221320-3"]
+    assert all(len(str(q["at"]).split(".")[-1]) <= 3 for q in p.view()["quarantined"])
+
+
+def test_a_hung_upstream_times_out_by_the_deadline(server, clock):
+    server.delay = 3.0
+    session = build_session(Persistence(None), prune_every_s=3600)
+    http = ProviderHTTP(session, "p", clock=clock)
+    http.local.deadline = T0 + 0.3
+    try:
+        with pytest.raises(UpstreamTimeout) as e:
+            http.get(server.url + "/slow")
+        assert e.value.provider == "p" and e.value.message == "no answer within 0.3 s"
     finally:
         session.close()
