@@ -3,6 +3,8 @@ snapshot that survives a restart (or is dropped whole when it is damaged). In me
 tmp_path SQLite file; the clock is stepped. Part of the mutation test set (setup.cfg [mutmut])."""
 from __future__ import annotations
 
+from collections import Counter
+
 import json
 import sqlite3
 import time
@@ -348,3 +350,35 @@ def test_the_background_thread_flushes_only_when_something_changed(tmp_path, clo
     finally:
         m.close()
     assert not m._thread.is_alive()
+
+
+def test_hedges_add_up_and_mark_the_metrics_for_saving(tmp_path, clock):
+    m = disk(tmp_path, clock)
+    try:
+        m.flush()
+        assert not m._dirty
+        m.hedge("a")
+        assert m._dirty
+        m.hedge("a")
+        assert m.provider_view("a")["hedges"] == 2 and m.totals_view()["hedges"] == 2
+    finally:
+        m.close()
+
+
+def test_series_view_window_edges(clock):
+    m = mem(clock)
+    while True:
+        now_minute = int(time.time() // 60)
+        m.series = {now_minute - 24 * 60: Counter({"edge": 1}),
+                    now_minute - 24 * 60 + 1: Counter({"in": 1}),
+                    now_minute - 24 * 60 - 10: Counter({"out": 1})}
+        names = {r["provider"] for r in m.series_view()}
+        if int(time.time() // 60) == now_minute:      # no minute turned over meanwhile
+            break
+    assert names == {"in"}
+
+
+def test_a_wrong_text_field_says_which():
+    with pytest.raises(TypeError) as e:
+        ProviderStats.from_json({"last_error": 5})
+    assert str(e.value) == "last_error is not text"

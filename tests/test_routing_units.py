@@ -1031,3 +1031,87 @@ def test_outage_counts_the_sources_of_each_kind(make):
     assert svc.outage("something else") == {
         "message": "The data source is failing right now; there is nothing saved to show yet.",
         "details": {}}
+
+
+def test_candle_and_top_parameters_are_named_in_errors(make):
+    router = make(Venue("solo", capabilities={KIND_CANDLES, KIND_TOP}))
+    for call, param in [(lambda: router.get_candles("BTC", "7m", 10), "interval"),
+                        (lambda: router.get_candles("BTC", "1h", 0), "limit"),
+                        (lambda: router.get_candles("BTC", "1h", "x"), "limit"),
+                        (lambda: router.get_top_coins(0), "limit"),
+                        (lambda: router.get_top_coins(101), "limit")]:
+        with pytest.raises(InvalidInput) as e:
+            call()
+        assert e.value.param == param
+
+
+def test_candles_up_to_the_providers_maximum_and_per_interval(make, clock):
+    v = Venue("solo", capabilities={KIND_CANDLES}, max_candles=300)
+    q = Venue("quoter", capabilities={KIND_QUOTES})
+    q.intervals = {"4h": "4h"}                      # a quote venue's intervals are not offered
+    router = make(v, q)
+    assert len(router.get_candles("BTC", "1h", 300).value) == 300
+    with pytest.raises(InvalidInput) as e:
+        router.get_candles("BTC", "4h", 10)
+    assert e.value.message == "no enabled provider has 4h candles for BTC; available: 1h, 1d"
+    router.get_candles("BTC", "1d", 100)
+    assert [c[2] for c in v.calls] == ["1h", "1d"]
+    assert router.get_candles("BTC", "1d", 100).cached and len(v.calls) == 2
+    v.fail = UpstreamError("solo", "HTTP 500")
+    with pytest.raises(NoProviderAvailable) as e:
+        router.get_candles("ETH", "1h", 5)
+    assert e.value.what == "candles ETH 1h"
+
+
+def test_outliers_of_each_snapshot_are_counted_once(make, clock):
+    a, b, c = three()
+    d = Venue("delta")
+    a.prices["BTC"] = 55_000.0
+    router = make(a, b, c, d)
+    router.get_quote("BTC")
+    router.consensus("BTC")
+    [err] = router.metrics.errors_view()
+    assert err["kind"] == "outlier" and err["action"] == "not served; used another venue"
+    assert err["message"] == "BTC quote 10.0 % above the median of 2 venues"
+    clock.advance(6)
+    router.answers._items.clear()
+    router._rr.clear()
+    a.weight = 50.0                                 # the rotation picks the outlier again
+    router.get_quote("BTC")
+    assert router.metrics.provider_view("alpha")["failures"] == {"outlier": 2}
+
+
+def test_cache_hit_timing_is_in_milliseconds(make):
+    router = make(only(KIND_TOP))
+    router.get_top_coins(1)
+    for _ in range(5):
+        router.get_top_coins(1)
+    # 6 calls, real elapsed time: well above a microsecond, far below a minute each
+    assert 0.001 < router.metrics.totals_view()["avg_response_ms"] < 60_000
+
+
+def test_system_status_rounds_the_success_rate_and_hides_an_online_providers_old_error(make,
+                                                                                       clock):
+    v = only(KIND_TOP)
+    router = make(v)
+    for ok in (True, True, True, True, True, True, True, True, True, True, True, False):
+        router.metrics.success("solo") if ok else router.metrics.failure("solo", "http", "x", "y")
+    router.metrics.success("solo")
+    row = MarketService(router).system_status()["providers_detailed"][0]
+    assert row["status"] == "online" and row["error"] is None
+    assert row["success_rate"] == 92.3                         # 12 of 13
+
+
+def test_service_defaults(make, clock):
+    router = make(Venue("solo", capabilities={KIND_CANDLES, KIND_TOP}))
+    svc = MarketService(router)
+    clock.advance(0.12345)
+    ohlc = svc.ohlc("BTC")
+    assert ohlc["timeframe"] == "1h" and ohlc["count"] == 100
+    top = svc.top_coins()
+    assert top["timestamp"] == round(T0 + 0.12345, 3) and top["count"] == 3
+    assert v_calls(router) == [("candles", "BTC", "1h", 100), ("top", 50)]
+
+
+def v_calls(router):
+    return router.providers["solo"].calls

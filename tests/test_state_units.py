@@ -641,7 +641,7 @@ def record(msg, level=logging.WARNING, name="t", exc=None) -> logging.LogRecord:
 
 
 def test_repeat_filter_window_count_and_forgetting(monkeypatch):
-    clock = SteppedClock(0.0)
+    clock = SteppedClock(1000.0)
     f = log_repeats.RepeatFilter(window_s=60, clock=clock)
     assert f.filter(record("boom"))
     assert not f.filter(record("boom")) and not f.filter(record("boom"))
@@ -659,6 +659,12 @@ def test_repeat_filter_window_count_and_forgetting(monkeypatch):
     r = record("boom")
     assert f.filter(r) and r.getMessage() == "boom"
     monkeypatch.setattr(log_repeats, "MAX_KEYS", 3)
+    edge = log_repeats.RepeatFilter(window_s=10, clock=clock)
+    edge.filter(record("e0"))
+    clock.advance(10)
+    edge.filter(record("e1"))
+    edge.filter(record("e2"))                 # at the cap, not over it: nothing forgotten
+    assert len(edge._seen) == 3
     g = log_repeats.RepeatFilter(window_s=10, clock=clock)
     for i in range(3):
         g.filter(record(f"m{i}"))
