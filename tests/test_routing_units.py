@@ -1115,3 +1115,48 @@ def test_service_defaults(make, clock):
 
 def v_calls(router):
     return router.providers["solo"].calls
+
+
+def test_venue_rows_are_rounded_as_documented(make, clock):
+    usd = Venue("usd", {"BTC": 50_000.0, "USDT": 1.0012345})
+    t1 = Venue("t1", {"BTC": 49_950.123456}, currency="USDT")
+    t2 = Venue("t2", {"BTC": 49_950.0}, currency="USDT")
+    router = make(usd, t1, t2)
+    router.get_quote("BTC")
+    clock.advance(1.23456)
+    view = router.venues("BTC")
+    rows = {r["venue"]: r for r in view["venues"]}
+    assert rows["t1"]["price_usd"] == round(49_950.123456 * 1.0012345, 10)
+    assert rows["t1"]["age_s"] == 1.2
+    centre = view["consensus"]["price"]
+    assert rows["usd"]["deviation_bps"] == round((50_000.0 - centre) / centre * 1e4, 2)
+    assert rows["usd"]["deviation_bps"] != round((50_000.0 - centre) / centre * 1e4, 3)
+    assert view["timestamp"] == round(T0 + 1.23456, 3)
+
+
+def test_venue_rows_without_a_usd_rate_or_with_a_venue_no_longer_enabled(make):
+    t1 = Venue("t1", {"BTC": 49_950.0}, currency="USDT")
+    usd = Venue("usd", {"BTC": 50_000.0})
+    router = make(t1, usd)
+    router.book.put("aaa-gone", {"BTC": Quote("BTC", 1.0, "aaa-gone", time.time())})
+    view = router.venues("BTC")
+    rows = {r["venue"]: r for r in view["venues"]}
+    assert list(rows) == ["t1", "usd"]
+    assert rows["t1"]["price_usd"] is None and rows["t1"]["deviation_bps"] is None
+    assert rows["t1"]["reason"] == "quoted in USDT and the book has no USDT/USD rate"
+
+
+def test_top_coins_refetches_when_fewer_are_stored_than_asked(make, clock):
+    v = only(KIND_TOP)
+    router = make(v)
+    assert len(router.get_top_coins().value) == 3 and v.calls == [("top", 50)]
+    router.get_top_coins(3)
+    assert len(v.calls) == 1
+    router.get_top_coins(5)                        # 3 stored, 5 asked: asked again
+    assert len(v.calls) == 2
+    v.fail = UpstreamError("solo", "HTTP 500")
+    clock.advance(61)
+    router.answers._items.clear()
+    with pytest.raises(NoProviderAvailable) as e:
+        router.get_top_coins(2)
+    assert e.value.what == "top 2 coins"

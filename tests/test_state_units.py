@@ -760,6 +760,8 @@ def test_a_failing_cache_disk_is_a_miss_not_an_error(tmp_path, server):
             con.execute(f"DROP TABLE {cache.responses.table_name}")
         assert cache.get_response("k", default="missing") == "missing"
         assert persistence.view()["saving"] == "failing"
+        assert persistence.view()["last_save_error"]["file"] == "http_cache.sqlite"
+        assert "no such table" in persistence.view()["last_save_error"]["error"]
         cache.save_response(resp, cache_key="k")
         assert persistence.view()["last_save_error"]["file"] == "http_cache.sqlite"
         http = ProviderHTTP(session, "p")
@@ -842,3 +844,12 @@ def test_a_hung_upstream_times_out_by_the_deadline(server, clock):
         assert e.value.provider == "p" and e.value.message == "no answer within 0.3 s"
     finally:
         session.close()
+
+
+def test_save_errors_are_stamped_to_the_millisecond_and_cut_to_200(tmp_path, monkeypatch):
+    import routing.persistence as persistence
+    p = Persistence(tmp_path)
+    monkeypatch.setattr(persistence.time, "time", lambda: 1_700_000_000.123456)
+    p.save_failed("f.sqlite", sqlite3.OperationalError("e" * 300))
+    assert p.view()["last_save_error"] == {"file": "f.sqlite", "error": "e" * 200,
+                                           "at": 1_700_000_000.123}
