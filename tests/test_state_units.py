@@ -853,3 +853,129 @@ def test_save_errors_are_stamped_to_the_millisecond_and_cut_to_200(tmp_path, mon
     p.save_failed("f.sqlite", sqlite3.OperationalError("e" * 300))
     assert p.view()["last_save_error"] == {"file": "f.sqlite", "error": "e" * 200,
                                            "at": 1_700_000_000.123}
+
+
+# -- status words and verdicts (routing/status.py) ------------------------------------------------
+
+from routing import status  # noqa: E402
+
+
+def test_in_words_and_until_words_edges():
+    assert status.in_words(-5) == "0 s" and status.in_words(0.4) == "0 s"
+    assert status.in_words(59.4) == "59 s" and status.in_words(60) == "1 min"
+    assert status.in_words(90) == "2 min" and status.in_words(3599) == "60 min"
+    assert status.in_words(3600) == "1 h 0 min" and status.in_words(3660) == "1 h 1 min"
+    assert status.in_words(7199) == "1 h 59 min" and status.in_words(3659.9) == "1 h 0 min"
+    assert status.until_words(T0 + 59.6, T0) == "for 60 s more"
+    assert status.until_words(T0 + 60, T0) == "until 22:14 UTC (in 1 min)"
+
+
+def test_epoch_numbers_are_times_only_within_ten_years():
+    ten_years = 10 * 365 * 86400
+    edge = int(T0 - ten_years)
+    assert status.humanize(f"at {edge}", now=T0) == f"at {status.utc_clock(edge)}"
+    assert status.humanize(f"id {edge - 1}", now=T0) == f"id {edge - 1}"
+    beyond = int(T0 - ten_years - 2 * 86400)               # 10 years and 2 days: an id
+    assert status.humanize(f"id {beyond}", now=T0) == f"id {beyond}"
+    assert status.humanize("at 1700000000123.5 ms", now=T0) == "at 22:13 UTC ms"
+
+
+def test_recent_outcomes_keep_the_last_hour_inclusive():
+    assert status.recent_outcomes([(T0 - 3600, True), (T0 - 3601, False)], T0) == [True]
+
+
+def gate(**kw):
+    return {"blocked_until": 0.0, "open_until": 0.0, **kw}
+
+
+def verdict(outcomes=(), g=None, last_error=None, enabled=True, **kw):
+    return status.assess(label="Venue", enabled=enabled, outcomes=list(outcomes),
+                         gate=gate() if g is None else g, last_error=last_error,
+                         last_success=kw.pop("last_success", None), now=T0, **kw)
+
+
+def test_assess_disabled_and_refused():
+    v = verdict(enabled=False, outcomes=[(T0, False)])
+    assert (v["state"], v["reason"], v["recent_calls"]) == ("disabled", "not enabled", 0)
+    v = verdict(g=gate(blocked_until=T0 + 120, block_state="disabled",
+                       block_reason="x" * 100))
+    assert v["reason"] == (f"Venue refused access ({'x' * 79}…); trying again until "
+                           "22:15 UTC (in 2 min)")
+    assert v["until"] == T0 + 120
+    v = verdict(g=gate(blocked_until=T0, block_state="disabled"))
+    assert v["state"] == "idle" and v["until"] is None
+
+
+def test_assess_rate_limited_and_banned():
+    v = verdict(g=gate(blocked_until=T0 + 30, block_reason="HTTP 429"))
+    assert v["reason"] == "rate limited by Venue for 30 s more" and v["state"] == "rate_limited"
+    v = verdict(g=gate(blocked_until=T0 + 30, block_reason="IP BANNED"))
+    assert v["reason"] == "IP banned by Venue for 30 s more"
+    assert verdict(g=gate(blocked_until=T0))["state"] == "idle"
+
+
+def test_assess_down_paused_and_trial():
+    v = verdict(g=gate(open_until=T0 + 15))
+    assert v["reason"] == "paused after repeated failures for 15 s more"
+    assert verdict(g=gate(open_until=T0))["state"] == "degraded"
+    fails = [(T0 - 5, False), (T0 - 4, False), (T0 - 3, False)]
+    v = verdict(fails, g=gate(open_until=T0 + 15), last_error="HTTP 500")
+    assert v["reason"] == "3 of the last 3 calls failed (HTTP 500); paused for 15 s more"
+    v = verdict(fails, g=gate(open_until=T0 - 1))
+    assert v["state"] == "down"
+    assert v["reason"] == "3 of the last 3 calls failed; one trial call is allowed now"
+    v = verdict(fails)
+    assert v["reason"] == "3 of the last 3 calls failed"
+    v = verdict([(T0, False)], last_error="e" * 200)
+    assert v["reason"] == f"the last call failed ({'e' * 119}…)"
+
+
+def test_assess_deviation_budget_and_recovery():
+    v = verdict([(T0, True)], g=gate(deviation="y" * 200))
+    assert v["state"] == "degraded" and v["reason"] == "y" * 159 + "…"
+    v = verdict([(T0, True)], g=gate(budget_remaining=0, budget_refill_s=12.0))
+    assert v["state"] == "cooldown" and v["until"] == T0 + 12.0
+    assert v["reason"] == "our own request budget for Venue is spent; it refills in 12 s"
+    v = verdict([(T0, True)], g=gate(budget_remaining=0, budget_refill_s=0.0))
+    assert v["until"] is None and v["reason"].endswith("refills in 0 s")
+    assert verdict([(T0, True)], g=gate(budget_remaining=1))["state"] == "online"
+    assert verdict([(T0, True)], g=gate())["state"] == "online"
+    v = verdict([(T0, True)], g=gate(open_until=T0 - 5))
+    assert v["reason"] == "recovering: one trial call after repeated failures"
+
+
+def test_assess_online_words_and_rate():
+    v = verdict([(T0, True), (T0, True)])
+    assert v["reason"] == "2 of the last 2 calls succeeded" and v["can_be_fastest"]
+    assert verdict([(T0, True)])["reason"] == "the last call succeeded"
+    v = verdict([(T0, True)] * 2 + [(T0, False)])
+    assert v["success_rate"] == 0.6667 and v["state"] == "degraded"
+    v = verdict([(T0, True)] * 20 + [(T0, False)] + [(T0, True)] * 2)
+    assert v["success_rate"] == 0.95
+    v = verdict(g=gate(), last_success=T0 - 7200)
+    assert v["reason"] == "no calls in the last hour; last answer at 20:13 UTC"
+    assert not v["can_be_fastest"] and v["until"] is None
+
+
+def row(name, state, rate=None, label=None):
+    return {"name": name, "label": label, "state": state, "success_rate": rate}
+
+
+def test_overall_banner():
+    assert status.overall([]) == {"health": "offline", "summary": "No provider is enabled",
+                                  "enabled": 0, "online": 0, "problems": 0}
+    assert status.overall([row("a", "disabled")])["health"] == "offline"
+    seven = [row(f"p{i}", "online") for i in range(7)] + [row(f"d{i}", "down") for i in range(3)]
+    assert status.overall(seven)["health"] == "degraded"
+    five = [row(f"p{i}", "online") for i in range(5)] + [row(f"d{i}", "down") for i in range(5)]
+    b = status.overall(five)
+    assert b["health"] == "partial"
+    assert b["summary"] == ("5 of 10 providers have problems: d0 (down), d1 (down), d2 (down), "
+                            "d3 (down) and 1 more")
+    four = [row("a", "online")] + [row(f"d{i}", "degraded", 0.5, f"D{i}") for i in range(4)]
+    assert status.overall(four)["summary"] == (
+        "4 of 5 providers have problems: D0 (50 % of recent calls succeeded), D1 (50 % of recent "
+        "calls succeeded), D2 (50 % of recent calls succeeded), D3 (50 % of recent calls "
+        "succeeded)")
+    assert status.overall([row("a", "degraded")])["summary"] == \
+        "1 of 1 providers have problems: a (degraded)"
