@@ -1160,3 +1160,101 @@ def test_top_coins_refetches_when_fewer_are_stored_than_asked(make, clock):
     with pytest.raises(NoProviderAvailable) as e:
         router.get_top_coins(2)
     assert e.value.what == "top 2 coins"
+
+
+# -- quotes: hits, the stale window and a busy coin, single and batch -----------------------------
+
+def test_quote_hits_carry_the_consensus_of_their_coin(make, clock):
+    router = make(*three())
+    router.get_quote("BTC")
+    clock.advance(1)
+    hit = router.get_quote("BTC")
+    assert hit.consensus.status == "ok" and hit.consensus.price == 50_000.0
+    clock.advance(5)
+    behind = router.get_quote("BTC")                  # in the stale window
+    assert behind.consensus.price == 50_000.0 and behind.consensus.votes == 3
+    assert router.join_refreshes(timeout=10)
+    answers, _ = router.get_quotes(["ETH", "BTC"])
+    assert answers["ETH"].consensus.price == 3_000.0 and answers["BTC"].consensus.votes == 3
+
+
+def test_a_batch_in_the_stale_window_is_served_and_refreshed_behind(make, clock):
+    a, b, c = three()
+    router = make(a, b, c)
+    router.get_quotes(["BTC", "ETH"])
+    clock.advance(6)
+    answers, errors = router.get_quotes(["BTC", "ETH"])
+    assert not errors and all(x.cached and not x.stale and x.age_s == 6.0
+                              for x in answers.values())
+    assert answers["BTC"].value.price == 50_000.0
+    assert router.join_refreshes(timeout=10)
+    assert router.answers.get("quote:BTC").fetched_at == T0 + 6
+    t = router.metrics.totals_view()
+    assert t["requests"] == 2 and t["cache_hits"] == 1 and t["stale_answers"] == 0
+    for v in (a, b, c):
+        v.fail = UpstreamError(v.name, "HTTP 500")
+    clock.advance(6)
+    router.get_quotes(["BTC"])
+    assert router.join_refreshes(timeout=10)
+    answers, _ = router.get_quotes(["BTC"])
+    assert answers["BTC"].stale and answers["BTC"].cached
+    for v in (a, b, c):
+        v.fail = None
+    clock.advance(6)
+    router.get_quotes(["BTC"])
+    assert router.join_refreshes(timeout=10)
+    answers, _ = router.get_quotes(["BTC"])
+    assert not answers["BTC"].stale                   # a refresh that worked clears it
+
+
+def test_a_batch_past_the_stale_window_serves_stale_and_says_so(make, clock):
+    a, b, c = three()
+    router = make(a, b, c)
+    router.get_quotes(["BTC"])
+    for v in (a, b, c):
+        v.fail = UpstreamError(v.name, "HTTP 500")
+    clock.advance(61)
+    answers, errors = router.get_quotes(["BTC", "ETH"])
+    assert list(answers) == ["BTC"] and answers["BTC"].stale and answers["BTC"].cached
+    assert answers["BTC"].value.price == 50_000.0 and answers["BTC"].age_s == 61.0
+    assert errors["ETH"].startswith("no provider could answer quote ETH (alpha: HTTP 500; "
+                                    "beta: HTTP 500; gamma: HTTP 500)")
+    t = router.metrics.totals_view()
+    assert t["stale_answers"] == 1 and t["errors"] == 1 and t["cache_hits"] == 0
+
+
+def test_a_batch_names_only_the_venues_that_list_the_coin(make):
+    a = Venue("alpha", {"BTC": 50_000.0})
+    b = Venue("beta", {"SOL": 100.0})
+    a.fail = UpstreamError("alpha", "HTTP 500")
+    b.fail = UpstreamError("beta", "HTTP 503")
+    router = make(a, b)
+    with pytest.raises(NoProviderAvailable) as e:
+        router.get_quotes(["SOL"])
+    assert e.value.reasons == {"beta": "HTTP 503"}
+
+
+def test_a_coin_being_fetched_elsewhere_waits_then_says_so(make, clock):
+    router = make(*three(), deadline_s=0.2)
+    lock = router._key_lock("quote:BTC")
+    lock.acquire()
+    try:
+        with pytest.raises(NoProviderAvailable) as e:
+            router.get_quote("BTC")
+        assert e.value.what == "quote BTC"
+        assert e.value.reasons == {"router": "another fetch of this coin is still in flight"}
+        t = router.metrics.totals_view()
+        assert t["errors"] == 1 and t["cache_hits"] == 0 and t["requests"] == 1
+    finally:
+        lock.release()
+    router.get_quote("BTC")
+    clock.advance(61)
+    lock.acquire()
+    try:
+        stale = router.get_quote("BTC")
+        assert stale.stale and stale.cached and stale.value.price == 50_000.0
+        assert stale.consensus.status == "stale"
+        t = router.metrics.totals_view()
+        assert t["stale_answers"] == 1 and t["cache_hits"] == 1
+    finally:
+        lock.release()
