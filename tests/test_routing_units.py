@@ -1258,3 +1258,39 @@ def test_a_coin_being_fetched_elsewhere_waits_then_says_so(make, clock):
         assert t["stale_answers"] == 1 and t["cache_hits"] == 1
     finally:
         lock.release()
+
+
+def test_aggregators_share_one_vote_so_a_thin_book_asks_exchanges(make):
+    g1 = Venue("g1", kind="aggregator", weight=5.0)
+    g2 = Venue("g2", kind="aggregator", weight=4.0)
+    e1, e2 = Venue("e1"), Venue("e2")
+    router = make(g1, g2, e1, e2)
+    ans = router.get_quote("BTC")
+    assert ans.consensus.status == "ok" and ans.consensus.votes == 3
+    assert len(g1.calls) == 1 and g2.calls == [] and len(e1.calls) == len(e2.calls) == 1
+
+
+def test_consensus_follows_the_book_within_the_same_second(make):
+    a, b, c = three()
+    router = make(a, b, c)
+    router.get_quote("BTC")
+    assert router.consensus("BTC").price == 50_000.0
+    now = time.time()
+    router.book.put("beta", {"BTC": Quote("BTC", 50_010.0, "beta", now)})
+    router.book.put("gamma", {"BTC": Quote("BTC", 50_010.0, "gamma", now)})
+    assert router.consensus("BTC").price == 50_010.0
+    assert router.consensus("ETH").price == 3_000.0
+
+
+def test_the_usdt_rate_is_the_newest_quote_once_they_are_all_old(make, clock):
+    u1 = Venue("u1", {"BTC": 50_000.0, "USDT": 1.002})
+    u2 = Venue("u2", {"BTC": 50_000.0, "USDT": 1.004})
+    odd = Venue("odd", {"BTC": 49_900.0, "USDT": 1.5}, currency="USDT")
+    router = make(u1, u2, odd)
+    router.get_quote("BTC")
+    assert router.usdt_usd() == pytest.approx(1.003)       # the USD venues' consensus
+    clock.advance(10)
+    router.book.put("u2", {"USDT": Quote("USDT", 1.004, "u2", time.time())})
+    clock.advance(100)                                      # all older than 60 s
+    assert router.usdt_usd() == pytest.approx(1.004)
+    assert router.usdt_usd(now=T0 + 1) == pytest.approx(1.003)
