@@ -1217,8 +1217,8 @@ def test_a_batch_past_the_stale_window_serves_stale_and_says_so(make, clock):
     answers, errors = router.get_quotes(["BTC", "ETH"])
     assert list(answers) == ["BTC"] and answers["BTC"].stale and answers["BTC"].cached
     assert answers["BTC"].value.price == 50_000.0 and answers["BTC"].age_s == 61.0
-    assert errors["ETH"].startswith("no provider could answer quote ETH (alpha: HTTP 500; "
-                                    "beta: HTTP 500; gamma: HTTP 500)")
+    assert errors["ETH"].startswith("no provider could answer quote ETH (")
+    assert all(f"{v}: HTTP 500" in errors["ETH"] for v in ("alpha", "beta", "gamma"))
     t = router.metrics.totals_view()
     assert t["stale_answers"] == 1 and t["errors"] == 1 and t["cache_hits"] == 0
 
