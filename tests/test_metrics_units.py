@@ -382,3 +382,10 @@ def test_a_wrong_text_field_says_which():
     with pytest.raises(TypeError) as e:
         ProviderStats.from_json({"last_error": 5})
     assert str(e.value) == "last_error is not text"
+
+
+def test_http_cache_hits_add_up(clock):
+    m = mem(clock)
+    m.http_cache_hit("a")
+    m.http_cache_hit("a")
+    assert m.provider_view("a")["http_cache_hits"] == 2

@@ -1294,3 +1294,17 @@ def test_the_usdt_rate_is_the_newest_quote_once_they_are_all_old(make, clock):
     clock.advance(100)                                      # all older than 60 s
     assert router.usdt_usd() == pytest.approx(1.004)
     assert router.usdt_usd(now=T0 + 1) == pytest.approx(1.003)
+
+
+def test_news_feeds_share_one_deadline(make):
+    first = HeldVenue("first", capabilities={KIND_NEWS})
+    second = HeldVenue("second", capabilities={KIND_NEWS})
+    router = make(first, second, Venue("q", capabilities={KIND_QUOTES}), deadline_s=0.3)
+    try:
+        with pytest.raises(NoProviderAvailable):
+            router.get_news("BTC", 2)
+        assert len(first.calls) == 1 and second.calls == []   # no time was left for it
+    finally:
+        first.release.set()
+        second.release.set()
+    assert router.join_fetches(timeout=10)

@@ -979,3 +979,16 @@ def test_overall_banner():
         "succeeded)")
     assert status.overall([row("a", "degraded")])["summary"] == \
         "1 of 1 providers have problems: a (degraded)"
+
+
+def test_retry_after_in_the_payload_to_a_tenth():
+    assert NoProviderAvailable("x", {}, 14.26).to_dict()["retry_after_s"] == 14.3
+
+
+def test_quarantine_is_stamped_to_the_millisecond(tmp_path, monkeypatch):
+    import routing.persistence as persistence
+    (tmp_path / "x.sqlite").write_bytes(b"junk" * 1000)
+    p = Persistence(tmp_path)
+    monkeypatch.setattr(persistence.time, "time", lambda: 1_700_000_000.123456)
+    p.file("x.sqlite")
+    assert p.view()["quarantined"][0]["at"] == 1_700_000_000.123
