@@ -1308,3 +1308,49 @@ def test_news_feeds_share_one_deadline(make):
         first.release.set()
         second.release.set()
     assert router.join_fetches(timeout=10)
+
+
+def test_a_miss_waits_for_the_snapshot_round_in_flight_instead_of_asking_again(make):
+    import threading
+    a, b, c = three()
+    router = make(a, b, c, deadline_s=5.0)
+    router._refresh_lock.acquire()                 # another call's snapshot round
+    got = {}
+    waiter = threading.Thread(target=lambda: got.update(ans=router.get_quote("BTC")))
+    try:
+        waiter.start()
+        time.sleep(0.1)                            # let it start waiting (not a timing assert)
+        now = time.time()
+        for v in (a, b, c):
+            router.book.put(v.name, {"BTC": Quote("BTC", 50_000.0, v.name, now)})
+        waiter.join(timeout=10)
+    finally:
+        router._refresh_lock.release()
+    assert got["ans"].value.price == 50_000.0
+    assert a.calls == b.calls == c.calls == []      # answered from the round in flight
+
+
+def test_status_rows_show_errors_breakers_and_old_successes(make, clock):
+    v = only(KIND_FEAR_GREED)
+    router = make(v, disabled={"paid": "needs PAID_KEY"})
+    router.metrics.success("paid")                  # e.g. saved from a run where it was on
+    router.get_fear_greed()
+    clock.advance(7200)
+    row = router.provider_status()[0]
+    assert row["quote_currency"] == "USD"
+    assert row["reason"] == "no calls in the last hour; last answer at 22:13 UTC"
+    v.fail = UpstreamError("solo", "HTTP 500")
+    router.answers._items.clear()
+    for _ in range(3):
+        with pytest.raises(NoProviderAvailable):
+            router.get_fear_greed()
+        router.answers._items.clear()
+    rows = {r["name"]: r for r in router.provider_status()}
+    assert rows["solo"]["errors_last_hour"] == 3
+    assert rows["solo"]["breaker_open_until"] == T0 + 7200 + 15
+    assert rows["solo"]["reason"] == "3 of the last 3 calls failed (HTTP 500); paused for 15 s more"
+    assert rows["paid"]["successes"] == 1
+    router.health["solo"].block(0, "rate_limited", "x")
+    assert router.provider_status()[0]["cooldown_until"] is None
+    clock.advance(15)
+    assert router.provider_status()[0]["breaker_open_until"] is None
