@@ -389,3 +389,12 @@ def test_http_cache_hits_add_up(clock):
     m.http_cache_hit("a")
     m.http_cache_hit("a")
     assert m.provider_view("a")["http_cache_hits"] == 2
+
+
+def test_type_errors_say_what_was_wrong():
+    with pytest.raises(TypeError) as e:
+        _number("1")
+    assert str(e.value) == "'1' is not a number"
+    with pytest.raises(TypeError) as e:
+        _count(1.5)
+    assert str(e.value) == "1.5 is not a count"

@@ -1354,3 +1354,80 @@ def test_status_rows_show_errors_breakers_and_old_successes(make, clock):
     assert router.provider_status()[0]["cooldown_until"] is None
     clock.advance(15)
     assert router.provider_status()[0]["breaker_open_until"] is None
+
+
+def test_a_quotes_own_market_cap_is_kept(make):
+    import dataclasses
+
+    class Capped(Venue):
+        def _quote(self, t):
+            return dataclasses.replace(super()._quote(t), market_cap=123.0)
+
+    top = Venue("ranker", {"BTC": 50_000.0}, capabilities={KIND_TOP})
+    router = make(Capped("alpha"), Capped("beta"), Capped("gamma"), top)
+    svc = MarketService(router)
+    svc.top_coins(1)
+    row = svc.price("BTC")
+    assert row["market_cap"] == 123.0 and "market_cap_source" not in row
+
+
+def test_a_coin_missing_from_the_top_list_gets_no_market_cap(make):
+    top = Venue("ranker", {"BTC": 50_000.0}, capabilities={KIND_TOP})
+    router = make(*three(), top)
+    svc = MarketService(router)
+    svc.top_coins(1)
+    row = svc.price("ETH")
+    assert "market_cap" not in row and "market_cap_source" not in row
+
+
+def test_system_status_counts_rounding_and_ai_error(make, clock, monkeypatch):
+    import routing.service as service
+    v = only(KIND_TOP)
+    v.fail = RateLimited("solo", "rate limited: slow", retry_after=1)
+    router = make(v)
+    svc = MarketService(router, ai_status=lambda: {"state": "failed", "last_error": "boom"})
+    svc.started_at = T0 - 100.26
+    with pytest.raises(NoProviderAvailable):
+        router.get_top_coins(1)
+    router.metrics.failure("solo", "outlier", "BTC off", "not served")
+    clock.advance(0.12345)
+    s = svc.system_status()
+    row = s["providers_detailed"][0]
+    assert row["rate_limit_hits"] == 1 and row["outliers"] == 1
+    assert s["ai_models"]["last_error"] == "boom" and not s["ai_models"]["transformers_loaded"]
+    assert s["infrastructure"]["uptime_s"] == 100.4
+    assert s["timestamp"] == round(T0 + 0.12345, 3)
+
+
+def test_http_cache_entries_recount_after_30_s(make, monkeypatch):
+    import routing.service as service
+
+    class Clock:
+        now = 1_000.0
+
+        def time(self):
+            return self.now
+    fake = Clock()
+    monkeypatch.setattr(service, "time", fake)
+    svc = MarketService(make(only(KIND_TOP)))
+    svc._http_count = (1_000.0 - 30, 7)
+    assert svc._http_cache_entries() == 7                 # exactly 30 s: not yet
+    svc._http_count = (1_000.0 - 30.5, 7)
+    assert svc._http_cache_entries() == 0
+
+
+def test_a_batch_hit_exactly_at_5_s_is_refreshed_and_keeps_its_consensus(make, clock):
+    a, b, c = three()
+    router = make(a, b, c)
+    router.get_quotes(["BTC"])
+    clock.advance(5.0)
+    answers, _ = router.get_quotes(["BTC"])
+    assert answers["BTC"].consensus.votes == 3
+    assert router.join_refreshes(timeout=10)
+    assert sum(len(v.calls) for v in (a, b, c)) == 4
+    for v in (a, b, c):
+        v.fail = UpstreamError(v.name, "HTTP 500")
+    clock.advance(61)
+    answers, _ = router.get_quotes(["BTC"])
+    assert answers["BTC"].stale and answers["BTC"].consensus.status == "stale"
+    assert 0.001 < router.metrics.totals_view()["avg_response_ms"] < 60_000

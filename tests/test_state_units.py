@@ -992,3 +992,11 @@ def test_quarantine_is_stamped_to_the_millisecond(tmp_path, monkeypatch):
     monkeypatch.setattr(persistence.time, "time", lambda: 1_700_000_000.123456)
     p.file("x.sqlite")
     assert p.view()["quarantined"][0]["at"] == 1_700_000_000.123
+
+
+def test_a_drop_is_stamped_to_the_millisecond(tmp_path, monkeypatch):
+    import routing.persistence as persistence
+    p = Persistence(tmp_path)
+    monkeypatch.setattr(persistence.time, "time", lambda: 1_700_000_000.123456)
+    p.drop("m.sqlite", "metrics", ValueError("bad"))
+    assert p.view()["dropped"][0]["at"] == 1_700_000_000.123
