@@ -1431,3 +1431,59 @@ def test_a_batch_hit_exactly_at_5_s_is_refreshed_and_keeps_its_consensus(make, c
     answers, _ = router.get_quotes(["BTC"])
     assert answers["BTC"].stale and answers["BTC"].consensus.status == "stale"
     assert 0.001 < router.metrics.totals_view()["avg_response_ms"] < 60_000
+
+
+def test_one_fetch_per_key_at_a_time_and_other_keys_are_not_held_up(make):
+    import threading
+    top = HeldVenue("top", capabilities={KIND_TOP})
+    fg = only(KIND_FEAR_GREED, "fg")
+    router = make(top, fg, deadline_s=5.0)
+    results = []
+    first = threading.Thread(target=lambda: results.append(router.get_top_coins(2)))
+    second = threading.Thread(target=lambda: results.append(router.get_top_coins(2)))
+    try:
+        first.start()
+        deadline = time.monotonic() + 10                    # safety bound only
+        while not top.calls and time.monotonic() < deadline:
+            time.sleep(0.01)                                # until the first fetch is out
+        second.start()
+        assert router.get_fear_greed().source == "fg"       # another key answers at once
+    finally:
+        top.release.set()
+    first.join(timeout=10)
+    second.join(timeout=10)
+    assert len(top.calls) == 1 and len(results) == 2
+    assert sorted(r.cached for r in results) == [False, True]
+
+
+def test_a_key_being_fetched_elsewhere_says_so_and_when_to_retry(make, clock):
+    v = only(KIND_TOP)
+    router = make(v, deadline_s=0.2)
+    router.health["solo"].block(30, "rate_limited", "429")
+    lock = router._key_lock(KIND_TOP)
+    lock.acquire()
+    try:
+        with pytest.raises(NoProviderAvailable) as e:
+            router.get_top_coins(1)
+    finally:
+        lock.release()
+    assert e.value.reasons == {"router": "another fetch of top 1 coins is still in flight"}
+    assert e.value.retry_after == 30.0
+    t = router.metrics.totals_view()
+    assert t["errors"] == 1 and t["cache_hits"] == 0 and 0.001 < t["avg_response_ms"] < 60_000
+
+
+def test_cache_hits_and_stale_answers_are_counted_with_their_time(make, clock):
+    v = only(KIND_FEAR_GREED)
+    router = make(v)
+    router.get_fear_greed()
+    router.answers._items.clear()                   # the next one is an HTTP-less re-fetch
+    clock.advance(1)
+    router.get_fear_greed()
+    clock.advance(3600)
+    v.fail = UpstreamError("solo", "HTTP 500")
+    stale = router.get_fear_greed()
+    assert stale.stale
+    t = router.metrics.totals_view()
+    assert t["requests"] == 3 and t["stale_answers"] == 1 and t["cache_hits"] == 1
+    assert 0.001 < t["avg_response_ms"] < 60_000

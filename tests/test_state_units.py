@@ -1000,3 +1000,26 @@ def test_a_drop_is_stamped_to_the_millisecond(tmp_path, monkeypatch):
     monkeypatch.setattr(persistence.time, "time", lambda: 1_700_000_000.123456)
     p.drop("m.sqlite", "metrics", ValueError("bad"))
     assert p.view()["dropped"][0]["at"] == 1_700_000_000.123
+
+
+def test_build_router_defaults_its_state_and_shares_the_clock(tmp_path, monkeypatch, clock):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PROVIDERS", "binance")
+    monkeypatch.delenv("DATA_DIR", raising=False)
+    monkeypatch.delenv("ROUTER_DEADLINE_S", raising=False)
+    router = build_router(clock=clock)
+    try:
+        assert set(router.providers) == {"binance"} and router.deadline_s == 10.0
+        assert str(router.metrics.path) == "data/metrics.sqlite"
+        assert str(router.book.path) == "data/quotes.sqlite"
+        assert str(router.answers.path) == "data/answers.sqlite"
+        assert router.metrics.clock is clock and router.answers.clock is clock
+        assert router.book.clock is clock and router.clock is clock
+    finally:
+        router.close()
+    elsewhere = tmp_path / "elsewhere"
+    router = build_router(env={"PROVIDERS": "binance", "DATA_DIR": str(elsewhere)})
+    try:
+        assert router.book.path == elsewhere / "quotes.sqlite"
+    finally:
+        router.close()
