@@ -159,3 +159,24 @@ def test_check_of_an_aggregator_ignores_its_fellows():
 def test_votes_of():
     assert cons.votes_of([ex("a", 1.0), agg("g", 1.0), agg("h", 1.0)]) == 2
     assert cons.votes_of([agg("g", 1.0)]) == 1 and cons.votes_of([]) == 0
+
+
+def test_weighted_median_of_zero_weights_is_the_plain_median():
+    assert cons.weighted_median([1.0, 2.0, 3.0], [0.0, 0.0, 0.0]) == 2.0
+
+
+def test_a_quote_exactly_on_the_band_edge_is_kept():
+    c = cons.consensus([ex("a", 100.0), ex("b", 100.0), ex("c", 100.25)], None)
+    assert c.excluded == {} and c.sources == ("a", "b", "c")
+
+
+def test_an_aggregator_without_a_usd_rate_ages_by_its_own_limit():
+    q = VenueQuote("g", AGGREGATOR, "USDT", 1.0, 90.0)
+    assert cons.consensus([q], None).status == "no_usd_rate"
+
+
+def test_aggregators_vote_with_a_wider_confidence():
+    c = cons.consensus([agg("g", 100.0)], None)
+    assert c.status == "single_source" and c.confidence == pytest.approx(0.025)
+    odd = cons.consensus([VenueQuote("o", "other", "USD", 100.0, 1.0)], None)
+    assert odd.confidence == pytest.approx(0.005)        # an unknown kind counts as an exchange

@@ -1023,3 +1023,15 @@ def test_build_router_defaults_its_state_and_shares_the_clock(tmp_path, monkeypa
         assert router.book.path == elsewhere / "quotes.sqlite"
     finally:
         router.close()
+
+
+def test_humanize_edges():
+    assert status.humanize(None) == ""
+    assert status.humanize(f"until {int(time.time())}") == f"until {status.utc_clock(time.time())}"
+    assert status.humanize("HTTP 502 from BOX <html><body>bad</body></html>") == \
+        "HTTP 502 from BOX; answered with a web page instead of data"
+    assert status.humanize("bad BOX KeyError: 'price'") == \
+        "bad BOX: the answer did not have the expected shape"
+    assert status.humanize("KeyError: 'price'") == "the answer did not have the expected shape"
+    assert status.humanize("a" * 160) == "a" * 160
+    assert status.humanize("a" * 158 + " " + "b" * 10) == "a" * 158 + "…"
