@@ -107,6 +107,9 @@ def make(clock):
     made = []
 
     def build(*venues: Venue, **kw) -> Router:
+        # a 2 s deadline (not 10): a mutant that breaks a loop's exit then holds each call
+        # for 2 s, which keeps the mutation run short; no test here waits on a deadline
+        kw.setdefault("deadline_s", 2.0)
         persistence = Persistence(None)
         router = Router(venues, build_session(persistence, prune_every_s=3600),
                         Metrics(persistence, clock=clock), AnswerStore(persistence, clock=clock),
