@@ -95,8 +95,9 @@ def read_results(reasons: dict[str, str]) -> list[Mutant]:
         for name, code in sorted(data.exit_code_by_key.items(), key=lambda kv: _natural(kv[0])):
             m = Mutant(name=name, path=str(path), status=status_by_exit_code[code])
             if not m.killed:
-                m.diff = get_diff_for_mutant(name, path=path)
                 m.reason = reasons.get(name)
+                if m.status != "not checked":      # an interrupted run: no diff needed
+                    m.diff = get_diff_for_mutant(name, path=path)
             mutants.append(m)
     return mutants
 
