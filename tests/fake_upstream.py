@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from requests.structures import CaseInsensitiveDict
@@ -44,3 +45,45 @@ class FakeHTTP:
         """Whether `secret` appears in any URL or query parameter (where caches key on it)."""
         return any(secret in call["url"] or secret in json.dumps(call["params"])
                    for call in self.calls)
+
+
+class JSONServer:
+    """A tiny real HTTP server on loopback answering every GET with `body` as JSON, counting
+    requests (for the session and HTTP-cache tests, where a scripted object cannot stand in)."""
+
+    def __init__(self, body: Any):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (http.server's name)
+                server.paths.append(self.path)
+                server.headers.append(dict(self.headers))
+                if server.delay:
+                    time.sleep(server.delay)      # a hung upstream
+                data = json.dumps(server.body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.body = body
+        self.delay = 0.0
+        self.paths: list[str] = []
+        self.headers: list[dict] = []
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.httpd.block_on_close = False
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
