@@ -628,7 +628,7 @@ def test_status_rows_of_enabled_and_disabled_providers(make, clock):
     assert solo["enabled"] and solo["label"] == "Solo" and solo["kind"] == "exchange"
     assert solo["capabilities"] == ["fear_greed"] and solo["intervals"] == ["1h", "1d"]
     assert solo["rate_limit"] == {"documented": "100 per 60 s", "note": "", "budget": 80,
-                                  "remaining": 79}
+                                  "budget_full": 80, "remaining": 79, "refill_s": 0.0}
     assert solo["cooldown_until"] is None and solo["breaker_open_until"] is None
     # 60 ms per call: speed 1 / (1 + 60/300); one of its 80 budget units spent
     assert solo["weight"] == pytest.approx(round(79 / 80 / 1.2, 4)) and solo["base_weight"] == 1.0
@@ -798,7 +798,8 @@ def test_system_status_every_field(make, clock):
         "response_time_ms": 60.0, "success_rate": 100.0, "recent_calls": 1,
         "recent_failures": 0, "errors_last_hour": 0, "last_check": T0, "last_success": T0,
         "error": None, "status_code": 200, "cached_until": T0 + 20, "requests": 1,
-        "upstream_calls": 1, "share": 0.5, "rate_limit_hits": 0, "outliers": 0}
+        "upstream_calls": 1, "share": 0.5, "rate_limit_hits": 0, "outliers": 0,
+        "budget": {"budget": 80, "budget_full": 80, "remaining": 79, "refill_s": 0.0}}
     assert rows["beta"]["status_code"] == 500
     assert rows["beta"]["status"] == "down" and rows["beta"]["error"] == "HTTP 503: busy"
     assert rows["beta"]["last_check"] == T0 and rows["beta"]["last_success"] is None

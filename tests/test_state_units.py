@@ -248,17 +248,18 @@ def test_gate_snapshot_and_restore(clock):
                         "budget_remaining": 8, "budget_refill_s": 0.0, "deviation": "BTC off"}
     snap = h.snapshot()
     assert snap == {"blocked_until": T0 + 20, "block_state": "rate_limited",
-                    "block_reason": "429", "open_until": T0 + 15, "opens": 1}
+                    "block_reason": "429", "open_until": T0 + 15, "opens": 1,
+                    "changed_at": T0}     # when the gates last changed (the fleet compares it)
     fresh = health(clock)
     fresh.restore(snap)
-    assert fresh.snapshot() == snap
+    assert fresh.snapshot() == {**snap, "changed_at": 0.0}   # a restart's own changes restamp
     later = health(SteppedClock(T0 + 16))
     later.restore(snap)
     assert later.blocked_until == T0 + 20 and later.open_until == 0.0 and later.opens == 0
     gone = health(SteppedClock(T0 + 100))
     gone.restore(snap)
     assert gone.snapshot() == {"blocked_until": 0.0, "block_state": "", "block_reason": "",
-                               "open_until": 0.0, "opens": 0}
+                               "open_until": 0.0, "opens": 0, "changed_at": 0.0}
     partial = health(clock)
     partial.restore({"blocked_until": T0 + 5, "open_until": T0 + 9})
     assert partial.snapshot() == {"blocked_until": T0 + 5, "block_state": "rate_limited",
@@ -790,7 +791,8 @@ def test_restore_reads_every_saved_field_and_needs_none(clock):
     h.restore({"blocked_until": T0 + 9, "block_state": "disabled", "block_reason": "401",
                "open_until": T0 + 30, "opens": 4})
     assert h.snapshot() == {"blocked_until": T0 + 9, "block_state": "disabled",
-                            "block_reason": "401", "open_until": T0 + 30, "opens": 4}
+                            "block_reason": "401", "open_until": T0 + 30, "opens": 4,
+                            "changed_at": 0.0}
     edge = health(clock)
     edge.restore({"blocked_until": T0, "open_until": T0})       # ending now: nothing to restore
     assert edge.blocked_until == 0.0 and edge.open_until == 0.0
