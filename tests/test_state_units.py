@@ -263,7 +263,8 @@ def test_gate_snapshot_and_restore(clock):
     partial = health(clock)
     partial.restore({"blocked_until": T0 + 5, "open_until": T0 + 9})
     assert partial.snapshot() == {"blocked_until": T0 + 5, "block_state": "rate_limited",
-                                  "block_reason": "", "open_until": T0 + 9, "opens": 1}
+                                  "block_reason": "", "open_until": T0 + 9, "opens": 1,
+                                  "changed_at": 0.0}
 
 
 # -- answers and the quote book -----------------------------------------------------------------
