@@ -85,3 +85,14 @@ def test_dev_lock_agrees_with_runtime_lock_and_both_follow_their_in_files():
         assert stale == {}, f"{source} changed without `bash scripts/lock`: {stale}"
     for tool in ("pytest", "pytest-timeout", "playwright"):
         assert tool in dev and tool not in runtime
+
+
+def test_ci_runs_exactly_the_readmes_test_command():
+    """CI is the README's promise: `.ci/run`'s only command is the test command under the
+    README's "Run the tests" heading, so what passes in CI is what a user runs."""
+    block = README.split("**Run the tests**", 1)[1]
+    readme_cmd = re.search(r"```bash\n(.+?)\n```", block, re.S).group(1).strip()
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    commands = [line.strip() for line in ci.splitlines()
+                if line.strip() and not line.lstrip().startswith(("#", "set ", "cd "))]
+    assert commands == [f"exec {readme_cmd}"], commands
