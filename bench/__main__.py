@@ -10,12 +10,11 @@ bench/results/ (latest.json, latest.md and a timestamped copy).
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 from pathlib import Path
 
-from .report import judge_targets, load_previous, machine_info, write_report
+from .report import (judge_targets, load_previous, machine_info, run_interruptibly,
+                     write_report)
 from .scenario import Config, progress, run
 
 
@@ -52,18 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         from .replicas import main as fleet_main
         return fleet_main(argv)
     cfg = parse_args(argv)
-    stop = threading.Event()
-
-    def on_sigterm(signum, frame):
-        stop.set()
-        raise KeyboardInterrupt           # unwinds through run()'s finally: children stopped
-    signal.signal(signal.SIGTERM, on_sigterm)
     machine = machine_info()
-    try:
-        report = run(cfg, stop)
-    except KeyboardInterrupt:
-        stop.set()
-        progress("interrupted; the simulator and the app are stopped")
+    report = run_interruptibly(run, cfg, "the simulator and the app")
+    if report is None:
         return 130
     report["machine"] = machine
     report["previous"] = load_previous(cfg.out, cfg.quick)

@@ -21,9 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
-import signal
 import sys
 import tempfile
 import threading
@@ -38,7 +35,7 @@ import requests
 from .clients import CONNECTION_ERROR, OK, TIMEOUT, loopback_session
 from .openloop import START_LEAD_S, Timed, run_open_loop, summarize
 from .processes import AppProcess, RedisProcess, SimProcess
-from .report import machine_info, table
+from .report import machine_info, run_interruptibly, table, write_report
 from .scenario import SIM_SEED, send
 from .workload import PlannedRequest, price_schedule
 
@@ -408,42 +405,15 @@ def to_markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def write_report(report: dict, out: Path) -> dict[str, Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    suffix = "-quick" if report["quick"] else ""
-    stamp = re.sub(r"[-:]", "", datetime.fromisoformat(report["started_at"]).strftime(
-        "%Y%m%dT%H%M%SZ"))
-    text = {"json": json.dumps(report, indent=2, ensure_ascii=False) + "\n",
-            "md": to_markdown(report)}
-    written = {}
-    for stem in (f"replicas-latest{suffix}", f"replicas-run-{stamp}{suffix}"):
-        for ext, body in text.items():
-            path = out / f"{stem}.{ext}"
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text(body, encoding="utf-8")
-            os.replace(tmp, path)
-            written[f"{stem}.{ext}"] = path
-    return written
-
-
 def main(argv: list[str] | None = None) -> int:
     cfg = parse_args(argv)
-    stop = threading.Event()
-
-    def on_sigterm(signum, frame):
-        stop.set()
-        raise KeyboardInterrupt           # unwinds through run()'s finally: children stopped
-    signal.signal(signal.SIGTERM, on_sigterm)
     machine = machine_info()
-    try:
-        report = run(cfg, stop)
-    except KeyboardInterrupt:
-        stop.set()
-        progress("interrupted; the simulator, the apps and Redis are stopped")
+    report = run_interruptibly(run, cfg, "the simulator, the apps and Redis")
+    if report is None:
         return 130
     report["machine"] = machine
     report["targets"] = judge(report)
-    written = write_report(report, cfg.out)
+    written = write_report(report, cfg.out, prefix="replicas-", markdown=to_markdown)
     md = to_markdown(report)
     print(md.split("## Targets")[0].rstrip())
     print()

@@ -6,11 +6,13 @@ import json
 import os
 import platform
 import re
+import signal
+import threading
 from datetime import datetime
 from pathlib import Path
 
 from .clients import ERROR_KINDS
-from .scenario import BAD_INPUT_ACCEPTED
+from .scenario import BAD_INPUT_ACCEPTED, progress
 
 TARGET_AVG_MS = 200.0
 TARGET_HANG_P95_MS = 2000.0      # user p95 while five of nine quote venues hang
@@ -397,16 +399,18 @@ def _previous_rows(r: dict) -> list[str]:
 
 # -- files --------------------------------------------------------------------------------------
 
-def write_report(report: dict, out: Path) -> dict[str, Path]:
-    """latest[-quick].{json,md} and run-<UTC time>[-quick].{json,md} under `out`."""
+def write_report(report: dict, out: Path, *, prefix: str = "",
+                 markdown=None) -> dict[str, Path]:
+    """<prefix>latest[-quick].{json,md} and <prefix>run-<UTC time>[-quick].{json,md} under
+    `out`; the markdown comes from `markdown(report)` (default: this module's to_markdown)."""
     out.mkdir(parents=True, exist_ok=True)
     suffix = "-quick" if report["quick"] else ""
     stamp = re.sub(r"[-:]", "", datetime.fromisoformat(report["started_at"]).strftime(
         "%Y%m%dT%H%M%SZ"))
     text = {"json": json.dumps(report, indent=2, ensure_ascii=False) + "\n",
-            "md": to_markdown(report)}
+            "md": (markdown or to_markdown)(report)}
     written = {}
-    for stem in (f"latest{suffix}", f"run-{stamp}{suffix}"):
+    for stem in (f"{prefix}latest{suffix}", f"{prefix}run-{stamp}{suffix}"):
         for ext, body in text.items():
             path = out / f"{stem}.{ext}"
             tmp = path.with_name(path.name + ".tmp")
@@ -451,3 +455,20 @@ def _hang_lines(hang: dict | None) -> list[str]:
             "",
         ]
     return lines
+
+
+def run_interruptibly(run, cfg, what: str):
+    """`run(cfg, stop)` with SIGTERM and Ctrl-C unwinding through its `finally` (so the children
+    it started are stopped); the report, or None when interrupted."""
+    stop = threading.Event()
+
+    def on_sigterm(signum, frame):
+        stop.set()
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        return run(cfg, stop)
+    except KeyboardInterrupt:
+        stop.set()
+        progress(f"interrupted; {what} are stopped")
+        return None
