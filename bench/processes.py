@@ -94,6 +94,14 @@ class ManagedProcess:
                 self._log.close()
         return self.proc.returncode
 
+    def check_waiting(self, name: str, condition: str, deadline: float, timeout_s: float) -> None:
+        """While waiting for the child to get ready: fail with its log when it exited or the
+        (monotonic) deadline passed."""
+        if not self.alive():
+            raise RuntimeError(f"{name} exited with {self.proc.returncode}:\n{self.log_tail()}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name} {condition} after {timeout_s:.0f} s:\n{self.log_tail()}")
+
     def _signal(self, signum: int) -> None:
         try:
             os.killpg(self.proc.pid, signum)      # the group we created: the child and its own
@@ -212,12 +220,7 @@ class RedisProcess(ManagedProcess):
         while True:
             if self.ping():
                 return self
-            if not self.alive():
-                raise RuntimeError(f"redis-server exited with {self.proc.returncode}:\n"
-                                   f"{self.log_tail()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server not answering PING after {timeout_s:.0f} s:\n"
-                                   f"{self.log_tail()}")
+            self.check_waiting("redis-server", "not answering PING", deadline, timeout_s)
             time.sleep(0.05)
 
     def ping(self) -> bool:
@@ -281,12 +284,7 @@ class AppProcess(ManagedProcess):
         """Block until /api/health has answered 200; returns seconds from start to then."""
         deadline = self.started + timeout_s
         while not self._healthy.wait(timeout=0.25):
-            if not self.alive():
-                raise RuntimeError(f"app.py exited with {self.proc.returncode}:\n"
-                                   f"{self.log_tail()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"app.py not healthy after {timeout_s:.0f} s:\n"
-                                   f"{self.log_tail()}")
+            self.check_waiting("app.py", "not healthy", deadline, timeout_s)
         return self.healthy_after
 
     def stop(self) -> int | None:

@@ -377,14 +377,20 @@ def run(cfg: Config, stop: threading.Event | None = None) -> dict:
             sim_stats = sim.stats()
             progress(f"skewed venue: {cfg.skew_venue} quotes every coin {cfg.skew_pct:g} % high; "
                      f"{cfg.skew_rate:g} single prices/s for {cfg.skew_seconds:g} s")
+
+            def prices_phase(name: str, rate: float, seconds: float, seed_offset: int):
+                """Single prices at `rate` for `seconds` (its own seed); phases[name] its time."""
+                mark = time.monotonic()
+                plan = price_schedule(rate, seconds, cfg.seed + seed_offset)
+                timed = run_open_loop([(r.due_s, r) for r in plan],
+                                      lambda r, http: send(r, http, app.base, cfg.timeout_s),
+                                      cfg.threads, stop)
+                phases[name] = time.monotonic() - mark
+                return plan, timed
+
             sim.set_fault(cfg.skew_venue, "skew", pct=cfg.skew_pct)
             skew_since = time.perf_counter()
-            mark = time.monotonic()
-            skew_plan = price_schedule(cfg.skew_rate, cfg.skew_seconds, cfg.seed + 1)
-            skew_timed = run_open_loop([(r.due_s, r) for r in skew_plan],
-                                       lambda r, http: send(r, http, app.base, cfg.timeout_s),
-                                       cfg.threads, stop)
-            phases["skew"] = time.monotonic() - mark
+            skew_plan, skew_timed = prices_phase("skew", cfg.skew_rate, cfg.skew_seconds, 1)
             skew_status = fetch_status(app.base)
             sim.set_fault(cfg.skew_venue, None)
             progress(f"hanging venues: {', '.join(cfg.hang_venues)} hold every answer "
@@ -392,12 +398,7 @@ def run(cfg: Config, stop: threading.Event | None = None) -> dict:
                      f"{cfg.hang_seconds:g} s")
             for venue in cfg.hang_venues:
                 sim.set_fault(venue, "timeout", seconds=cfg.hang_s)
-            mark = time.monotonic()
-            hang_plan = price_schedule(cfg.hang_rate, cfg.hang_seconds, cfg.seed + 2)
-            hang_timed = run_open_loop([(r.due_s, r) for r in hang_plan],
-                                       lambda r, http: send(r, http, app.base, cfg.timeout_s),
-                                       cfg.threads, stop)
-            phases["hang"] = time.monotonic() - mark
+            hang_plan, hang_timed = prices_phase("hang", cfg.hang_rate, cfg.hang_seconds, 2)
             hang_status = fetch_status(app.base)
             for venue in cfg.hang_venues:
                 sim.set_fault(venue, None)
