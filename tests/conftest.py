@@ -151,10 +151,10 @@ def app_server(sim_server, tmp_path_factory):
 
 # -- a real redis-server (Debian's), for the shared-state tests ----------------------------------
 
-@pytest.fixture
-def redis_server(tmp_path_factory):
-    """A fresh `redis-server` on a free loopback port, no persistence; `.url` is its REDIS_URL.
-    Stopped after the test. Fails (never skips) when redis-server is not installed."""
+def running_redis(tmp_path_factory, name: str = "redis"):
+    """A fresh `redis-server` on a free loopback port, no persistence, for as long as the
+    generator runs (`yield from` it in a fixture of any scope); `.url` is its REDIS_URL. Fails
+    (never skips) when redis-server is not installed."""
     import shutil
 
     from bench.processes import RedisProcess
@@ -163,12 +163,18 @@ def redis_server(tmp_path_factory):
     exe = shutil.which("redis-server") or (
         "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None)
     require(exe is not None, "redis-server is not installed (Debian package redis-server)")
-    server = RedisProcess(tmp_path_factory.mktemp("redis"), executable=exe)
+    server = RedisProcess(tmp_path_factory.mktemp(name), executable=exe)
     try:
         server.start()
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def redis_server(tmp_path_factory):
+    """A redis-server of the test's own (see running_redis)."""
+    yield from running_redis(tmp_path_factory)
 
 
 # -- Chromium (Debian's), driven by Playwright, for the browser tests -----------------------------

@@ -12,19 +12,15 @@ aim at one provider: among them only CoinGecko serves 30m and 4h candles (limit 
 """
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import requests
 
-from bench.processes import RedisProcess
 from bench.workload import top_tickers
-from tests.checks import require
-from tests.conftest import launch_app
+from tests.conftest import launch_app, running_redis
 
 PROVIDERS = "coingecko,coinbase,coinpaprika"
 IDS = ("a", "b", "c")
@@ -39,15 +35,7 @@ SAFETY_S = 60.0                     # a generous cap on waits for things with no
 
 @pytest.fixture(scope="module")
 def fleet_redis(tmp_path_factory):
-    exe = shutil.which("redis-server") or (
-        "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None)
-    require(exe is not None, "redis-server is not installed (Debian package redis-server)")
-    server = RedisProcess(tmp_path_factory.mktemp("fleet-redis"), executable=exe)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
+    yield from running_redis(tmp_path_factory, "fleet-redis")
 
 
 @pytest.fixture(scope="module")

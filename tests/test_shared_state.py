@@ -162,25 +162,33 @@ def test_budget_shared_over_http_no_provider_rate_limit(fleet, sim, redis_server
     assert refused == 32 - served > 0
 
 
-def test_single_flight_across_replicas_one_upstream_call(fleet, sim, redis_server):
-    a = fleet("A", redis_server.url, providers="binance")
-    b = fleet("B", redis_server.url, providers="binance")
-    sim.set_latency("binance", 0.3)          # long enough for every caller to arrive meanwhile
+def at_once(n: int, routers, call) -> tuple[list, list]:
+    """`call(router)` from n threads released together, alternating over `routers`: (results,
+    exceptions raised)."""
     results, errors = [], []
-    barrier = threading.Barrier(8)
+    barrier = threading.Barrier(n)
 
     def ask(router):
         barrier.wait()
         try:
-            results.append(router.get_candles("BTC", "1h", 30))
+            results.append(call(router))
         except Exception as exc:               # noqa: BLE001 - the test reports it
             errors.append(exc)
 
-    threads = [threading.Thread(target=ask, args=(a if i % 2 else b,)) for i in range(8)]
+    threads = [threading.Thread(target=ask, args=(routers[i % len(routers)],))
+               for i in range(n)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=30)
+    return results, errors
+
+
+def test_single_flight_across_replicas_one_upstream_call(fleet, sim, redis_server):
+    a = fleet("A", redis_server.url, providers="binance")
+    b = fleet("B", redis_server.url, providers="binance")
+    sim.set_latency("binance", 0.3)          # long enough for every caller to arrive meanwhile
+    results, errors = at_once(8, (a, b), lambda r: r.get_candles("BTC", "1h", 30))
     assert errors == []
     assert len(results) == 8
     assert sim.stats()["binance"]["requests"] == 1
@@ -192,21 +200,7 @@ def test_cold_quote_single_flight_across_replicas(fleet, sim, redis_server):
     """Concurrent misses on one coin at both replicas make one snapshot round between them
     (the round asks at most 3 venues when the book is cold), not one per replica."""
     a, b = fleet("A", redis_server.url), fleet("B", redis_server.url)
-    barrier = threading.Barrier(6)
-    prices, errors = [], []
-
-    def ask(router):
-        barrier.wait()
-        try:
-            prices.append(router.get_quote("ETH").value.price)
-        except Exception as exc:               # noqa: BLE001
-            errors.append(exc)
-
-    threads = [threading.Thread(target=ask, args=(a if i % 2 else b,)) for i in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
+    prices, errors = at_once(6, (a, b), lambda r: r.get_quote("ETH").value.price)
     assert errors == [] and len(prices) == 6
     assert 1 <= upstream_total(sim) <= 3
 
