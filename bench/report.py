@@ -172,7 +172,8 @@ def to_markdown(r: dict) -> str:
         f"half REST and half Gradio API; symbols Zipf s={cfg['zipf_s']} over the top "
         f"{cfg['ticker_pool']}; 1 in {cfg['bad_input_every']} requests deliberate bad input. "
         f"Simulated providers at their documented limits and latency scale "
-        f"{cfg['sim_latency_scale']:g}. App start-up: {r['app']['startup_s']} s to /api/health.",
+        f"{cfg['sim_latency_scale']:g}. App start-up: {r['app']['startup_s']} s to /api/health; "
+        f"HTTP cache on disk after the load: {r['app'].get('http_cache_mb_after_load', '–')} MB.",
         "",
         f"## Targets ({met} of {len(r['targets'])} met)",
         "",

@@ -76,6 +76,11 @@ class Config:
                 "hang_seconds": 15.0}
 
 
+def files_mb(folder: Path, name: str) -> float:
+    """MB on disk of SQLite file `name` in `folder` with its -wal/-shm/-journal side files."""
+    return round(sum(f.stat().st_size for f in folder.glob(f"{name}*") if f.is_file()) / 1e6, 2)
+
+
 def progress(message: str) -> None:
     print(f"bench: {message}", file=sys.stderr, flush=True)
 
@@ -374,6 +379,7 @@ def run(cfg: Config, stop: threading.Event | None = None) -> dict:
                                   cfg.threads, stop)
             phases["load"] = time.monotonic() - mark
             status = fetch_status(app.base)
+            http_cache_mb = files_mb(workdir / "app-data", "http_cache.sqlite")
             sim_stats = sim.stats()
             progress(f"skewed venue: {cfg.skew_venue} quotes every coin {cfg.skew_pct:g} % high; "
                      f"{cfg.skew_rate:g} single prices/s for {cfg.skew_seconds:g} s")
@@ -451,7 +457,7 @@ def run(cfg: Config, stop: threading.Event | None = None) -> dict:
                    "batch_size": BATCH_SIZE, "candle_symbols": CANDLE_SYMBOLS,
                    "candle_intervals": list(CANDLE_INTERVALS), "candle_limit": CANDLE_LIMIT,
                    "bad_input_every": BAD_INPUT_EVERY, "sim_latency_scale": 1.0},
-        "app": {"startup_s": round(startup_s, 1)},
+        "app": {"startup_s": round(startup_s, 1), "http_cache_mb_after_load": http_cache_mb},
         "phases_s": {k: round(v, 1) for k, v in phases.items()},
         "load": load,
         "upstream": upstream_summary(status, sim_stats, load["requests_sent"], before),
