@@ -106,7 +106,7 @@ def test_schemathesis_finds_no_server_error_nor_schema_violation(app_server, tmp
          "response_headers_conformance,response_schema_conformance,unsupported_method",
          "--max-examples", "15", "--generation-deterministic", "--no-color",
          "--report", "json", "--report-json-path", str(report)],
-        capture_output=True, text=True, timeout=240)
+        capture_output=True, text=True, timeout=240, cwd=tmp_path)   # its crash cache too
     result = json.loads(report.read_text())
     print(f"schemathesis: {result['test_cases']}, operations {result['operations']}")
     assert result["exit_code"] == 0 and result["complete"], run.stdout[-4000:]
