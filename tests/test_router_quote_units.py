@@ -215,16 +215,22 @@ def test_a_refresh_that_worked_clears_the_failure_even_at_the_same_instant(make,
     a, b, c = three()
     router = make(a, b, c)
     router.get_quote("BTC")
+    clock.advance(6)
+    router.get_quote("BTC")
+    assert router.join_refreshes(timeout=10)          # worked at T0 + 6
+    clock.advance(5)
+    assert not router.get_quote("BTC").stale
+    assert router.join_refreshes(timeout=10)          # worked at T0 + 11
     for v in (a, b, c):
         v.fail = UpstreamError(v.name, "HTTP 500")
     clock.advance(6)
     assert not router.get_quote("BTC").stale
-    assert router.join_refreshes(timeout=10)          # failed at T0 + 6
+    assert router.join_refreshes(timeout=10)          # failed at T0 + 17
     for v in (a, b, c):
         v.fail = None
     assert router.get_quote("BTC").stale              # served while refreshed again
-    assert router.join_refreshes(timeout=10)          # worked, also at T0 + 6
-    assert router.answers.get("quote:BTC").fetched_at == T0 + 6
+    assert router.join_refreshes(timeout=10)          # worked, also at T0 + 17
+    assert router.answers.get("quote:BTC").fetched_at == T0 + 17
     clock.advance(5)
     behind = router.get_quote("BTC")
     assert behind.cached and not behind.stale and behind.age_s == 5.0
@@ -513,10 +519,10 @@ def test_a_miss_is_cached_only_when_no_round_of_it_sent_anything(make, clock):
 
 def test_a_single_coin_asks_a_venue_without_a_batch_route_too(make):
     cb = Venue("cb", capabilities={KIND_QUOTE}, weight=5.0)
-    b1, b2 = Venue("b1", capabilities={KIND_QUOTES}), Venue("b2", capabilities={KIND_QUOTES})
-    router = make(cb, b1, b2)
-    router.get_quote("BTC")
-    assert cb.calls == [("quote", "BTC")] and asked(b1, b2) == [1, 1]
+    bs = [Venue(f"b{i}", capabilities={KIND_QUOTES}) for i in (1, 2, 3)]
+    router = make(cb, *bs)
+    assert router.get_quote("BTC").source == "cb"
+    assert cb.calls == [("quote", "BTC")] and asked(*bs) == [1, 1, 0]
 
 
 def test_a_batch_asks_the_venues_with_a_batch_route(make):
