@@ -616,7 +616,7 @@ def test_a_quote_hedge_leaves_the_rotation_alone(make):
     slow = HeldVenue("slow", weight=5.0)
     hedge = Venue("hedge", weight=2.0)
     v1, v2 = Venue("v1"), Venue("v2")
-    router = make(slow, hedge, v1, v2, deadline_s=0.5)
+    router = make(slow, hedge, v1, v2, deadline_s=1.5)     # the hedge after 0.3 s
     vote(router, "v1", {"BTC": 50_000.0}, T0 - 10)
     vote(router, "v2", {"BTC": 50_000.0}, T0 - 10)
     try:
@@ -635,7 +635,7 @@ def test_a_quote_hedge_leaves_the_rotation_alone(make):
 def test_each_quote_hedge_asks_one_more_venue(make):
     held = [HeldVenue(n, weight=w) for n, w in (("slow", 5.0), ("s2", 4.0), ("s3", 3.0))]
     f4, f5 = Venue("f4"), Venue("f5")
-    router = make(*held, f4, f5, deadline_s=0.5)
+    router = make(*held, f4, f5, deadline_s=1.5)     # hedges after 0.3 s and 0.6 s
     try:
         ans = router.get_quote("BTC")
     finally:
