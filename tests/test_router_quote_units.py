@@ -647,6 +647,36 @@ def test_each_quote_hedge_asks_one_more_venue(make):
     assert router.metrics.provider_view("f5")["hedges"] == 1
 
 
+class Impatient(HeldVenue):
+    """A hung venue that gives up after `patience` seconds with an error no provider raises: a
+    call that waited for it fails."""
+
+    def __init__(self, *args, patience: float, **kw):
+        super().__init__(*args, **kw)
+        self.patience = patience
+
+    def _call(self, *what):
+        Venue._call(self, *what)
+        if not self.release.wait(self.patience):
+            raise RuntimeError(f"{self.name} was waited for")
+
+
+def test_a_quote_is_served_once_confirmed_without_waiting_for_the_slowest_venue(make):
+    slow = Impatient("slow", weight=5.0, patience=1.5)
+    r1, r2, v1 = Venue("r1"), Venue("r2"), Venue("v1", weight=0.001)
+    router = make(slow, r1, r2, v1, deadline_s=10.0)
+    for _ in range(3):
+        router.metrics.upstream_call("slow", 5_000.0, 200)    # its hedge delay: the 2 s maximum
+    vote(router, "v1", {"BTC": 50_000.0}, T0 - 10)
+    try:
+        ans = router.get_quote("BTC")                  # slow, r1 and r2 asked at once
+    finally:
+        slow.release.set()
+    assert router.join_fetches(timeout=10)
+    assert ans.source in ("r1", "r2") and ans.consensus.sources == ("v1", "r1", "r2")
+    assert asked(slow, r1, r2, v1) == [1, 1, 1, 0]
+
+
 # -- which book quote is served ------------------------------------------------------------------
 
 def test_the_venues_asked_in_this_call_are_served_first(make, clock):
