@@ -298,7 +298,7 @@ class RecordingSession:
         self.calls: list[dict] = []
 
     def get(self, url, *, params=None, headers=None, timeout=None, expire_after=None):
-        self.calls.append({"url": url, "params": dict(params or {}),
+        self.calls.append({"url": url, "params": dict(params or {}), "timeout": timeout,
                            "expire_after": expire_after})
         return reply([[1000 * i, 1.0, 2.0, 0.5, float(i), 3.0] for i in range(300)])
 
@@ -568,3 +568,211 @@ def test_status_refill_time_is_rounded_to_the_millisecond(make, monkeypatch):
     row = router.provider_status()[0]
     assert row["rate_limit"]["refill_s"] == 47.654 and row["rate_limit"]["remaining"] == 0
     assert row["state"] == "cooldown"
+
+
+# -- one try on one provider (_attempt) -----------------------------------------------------------
+
+def test_a_try_whose_turn_comes_at_the_deadline_is_not_sent(make, clock):
+    v = only(KIND_FEAR_GREED)
+    router = make(v)
+    reasons: dict[str, str] = {}
+    got = router._attempt(v, KIND_FEAR_GREED, "fear & greed", v.fetch_fear_greed, clock(),
+                          reasons, 3600.0)
+    assert got == (False, None) and v.calls == []
+    assert reasons == {"solo": "not tried: the call's deadline passed"}
+
+
+def test_a_second_probe_of_a_half_open_breaker_is_not_sent(make, clock):
+    v = only(KIND_FEAR_GREED)
+    router = make(v)
+    h = router.health["solo"]
+    for _ in range(3):
+        h.failure("HTTP 500")
+    clock.advance(15)                                       # the breaker is half-open now
+    assert h.claim()                                        # another call's probe is out
+    reasons: dict[str, str] = {}
+    got = router._attempt(v, KIND_FEAR_GREED, "fear & greed", v.fetch_fear_greed,
+                          clock() + 10, reasons, 3600.0)
+    assert got == (False, None) and v.calls == []
+    assert reasons == {"solo": "breaker half-open, probe in flight"}
+
+
+def test_a_provider_without_the_coin_passes_it_to_the_next(make):
+    from providers.base import UnknownSymbol
+    first = Venue("first", capabilities={KIND_CANDLES}, weight=2.0)
+    first.fail = UnknownSymbol("first", "BTC is not listed")
+    second = Venue("second", capabilities={KIND_CANDLES})
+    router = make(first, second)
+    ans = router.get_candles("BTC", "1h", 5)
+    assert ans.source == "second" and len(ans.value) == 5 and len(first.calls) == 1
+
+
+@pytest.mark.parametrize("error, message, action, kind", [
+    ("rate", "rate limited: wait", "cooldown 30 s, tried the next provider", "rate_limit"),
+    ("config", "access refused: HTTP 401", "disabled for 10 min", "config"),
+    ("shape", "the answer did not have the expected shape", "tried the next provider",
+     "malformed"),
+])
+def test_each_failure_is_listed_with_what_was_done_about_it(make, clock, error, message,
+                                                             action, kind):
+    from providers.base import NotConfigured, RateLimited
+    v = only(KIND_FEAR_GREED)
+    v.fail = {"rate": RateLimited("solo", "rate limited: wait", retry_after=30.0),
+              "config": NotConfigured("solo", "access refused: HTTP 401"),
+              "shape": KeyError("value")}[error]
+    router = make(v)
+    with pytest.raises(NoProviderAvailable):
+        router.get_fear_greed()
+    errors = router.status_snapshot()["errors"]
+    assert [(e["provider"], e["kind"], e["message"], e["action"]) for e in errors] == \
+        [("solo", kind, message, action)]
+
+
+def test_a_cooldown_or_refusal_keeps_the_providers_words(make, clock):
+    from providers.base import Banned, NotConfigured
+    banned, refused = only(KIND_FEAR_GREED, "banned"), only(KIND_TOP, "refused")
+    banned.fail = Banned("banned", "IP banned: go away")
+    refused.fail = NotConfigured("refused", "access refused: HTTP 401")
+    router = make(banned, refused)
+    with pytest.raises(NoProviderAvailable):
+        router.get_fear_greed()
+    with pytest.raises(NoProviderAvailable):
+        router.get_top_coins(2)
+    rows = {r["name"]: r for r in router.provider_status()}
+    assert rows["banned"]["reason"].startswith("IP banned by Banned")
+    assert rows["refused"]["reason"].startswith("Refused refused access (access refused: "
+                                                "HTTP 401); trying again")
+    with pytest.raises(NoProviderAvailable) as e:
+        router.get_fear_greed()
+    assert e.value.reasons["banned"].endswith("(IP banned: go away)")
+
+
+def test_a_fetch_may_read_until_the_calls_deadline(make):
+    session = RecordingSession()
+    router = make(CandleFeed("feed", capabilities={KIND_CANDLES}), session=session)
+    router.get_candles("BTC", "1h", 10)
+    # the whole 2 s deadline is left on the router's (stepped) clock
+    assert [c["timeout"] for c in session.calls] == [(2.0, 2.0)]
+
+
+# -- the rotation (_order) --------------------------------------------------------------------------
+
+def test_the_rest_follow_by_weight_and_a_hedge_takes_the_best(make):
+    a = only(KIND_TOP, "a", weight=0.5)
+    b = only(KIND_TOP, "b", weight=1.0)
+    c = only(KIND_TOP, "c", weight=2.0)
+    router = make(a, b, c)
+    assert [p.name for p in router._order(KIND_TOP, [a, b, c], {})] == ["c", "b", "a"]
+    assert [p.name for p in router._order(KIND_TOP, [a, b, c], {}, charge=False)] == \
+        ["c", "b", "a"]
+
+
+# -- set-up and the state seam --------------------------------------------------------------------
+
+class Recorded(Fleet):
+    """A Fleet that also records the gate changes it is told and whom it syncs for."""
+
+    def __init__(self, *steps):
+        super().__init__(*steps)
+        self.gates: list[tuple[str, dict]] = []
+        self.budgets: list[str] = []
+        self.attached = None
+
+    def gate_changed(self, name, snapshot):
+        self.gates.append((name, snapshot))
+
+    def budget(self, name, rate_limit):
+        self.budgets.append(name)
+        return super().budget(name, rate_limit)
+
+    def attach(self, router):
+        self.attached = router
+
+
+def test_the_state_seam_gets_the_budgets_gates_and_the_router(make, clock):
+    fleet = Recorded()
+    v = only(KIND_FEAR_GREED)
+    router = make(v, fleet=fleet)
+    assert fleet.budgets == ["solo"] and fleet.attached is router
+    router.health["solo"].block(30, "rate_limited", "429")
+    assert [(n, s["blocked_until"]) for n, s in fleet.gates] == [("solo", T0 + 30)]
+
+
+def test_a_router_built_with_defaults_has_a_local_state_and_a_book_on_its_clock(clock):
+    persistence = Persistence(None)
+    router = Router([Venue("alpha"), Venue("beta"), Venue("gamma")],
+                    build_session(persistence, prune_every_s=3600),
+                    Metrics(persistence, clock=clock), AnswerStore(persistence, clock=clock),
+                    clock=clock)
+    try:
+        assert router.state.view()["replica_id"] == "local"
+        ans = router.get_quote("BTC")
+        assert ans.fetched_at == T0 and router.book.get("alpha", "ETH").fetched_at == T0
+    finally:
+        router.close()
+
+
+def test_a_router_without_providers_refuses_every_symbol(make):
+    from routing import InvalidInput
+    router = make()
+    with pytest.raises(InvalidInput) as e:
+        router.get_quote("BTC")
+    assert e.value.param == "symbol"
+
+
+def test_finished_fetches_are_forgotten(make):
+    router = make(only(KIND_FEAR_GREED), only(KIND_TOP, "top"))
+    router.get_fear_greed()
+    router.get_top_coins(2)
+    assert router.join_fetches(timeout=10)
+    assert until(lambda: not router._inflight, 2.0)
+
+
+# -- the pools: hung fetches and refreshes never hold up a caller or close() -----------------------
+
+def test_seven_hung_fetches_still_leave_room_for_the_one_that_answers(make, rt):
+    release = threading.Event()
+
+    class Hung(Venue):
+        def _call(self, *what):
+            super()._call(*what)
+            rt.move(1.0)                      # silent past its hedge delay
+            assert release.wait(3), "never released"       # safety bound only
+
+    hung = [Hung(f"h{i}", capabilities={KIND_FEAR_GREED}, weight=10.0 - i) for i in range(7)]
+    fast = only(KIND_FEAR_GREED, "fast", weight=0.5)
+    router = make(*hung, fast, deadline_s=30.0)
+    for h in hung:
+        router.metrics.upstream_call(h.name, 100.0, 200)   # p95 100 ms: hedged after 0.3 s
+    try:
+        ans = router.get_fear_greed()
+        assert ans.source == "fast" and router.metrics.totals_view()["hedges"] == 7
+    finally:
+        release.set()
+    assert router.join_fetches(timeout=10)
+
+
+def test_a_hung_background_refresh_holds_up_neither_join_nor_close(clock, rt):
+    release, finished = threading.Event(), threading.Event()
+
+    class Hung(Venue):
+        def _call(self, *what):
+            super()._call(*what)
+            try:
+                assert release.wait(3), "never released"   # safety bound only
+            finally:
+                finished.set()
+
+    v = Hung("solo")
+    persistence = Persistence(None)
+    router = Router([v], build_session(persistence, prune_every_s=3600),
+                    Metrics(persistence, clock=clock), AnswerStore(persistence, clock=clock),
+                    book=QuoteBook(clock=clock), clock=clock, deadline_s=0.2)
+    try:
+        router.refresh_in_background(["BTC"])
+        assert until(lambda: v.calls)                      # its snapshot is out, and hangs
+        assert not router.join_refreshes(timeout=0.05)
+        router.close()          # waits its deadline for the refresh, then leaves it behind
+        assert not finished.is_set()
+    finally:
+        release.set()
