@@ -776,3 +776,61 @@ def test_a_hung_background_refresh_holds_up_neither_join_nor_close(clock, rt):
         assert not finished.is_set()
     finally:
         release.set()
+
+
+def test_close_drops_the_background_refreshes_that_had_not_started(clock, rt):
+    coins = ["AAA", "BBB", "CCC", "DDD", "EEE"]
+    release = threading.Event()
+
+    class Hung(Venue):
+        def _call(self, *what):
+            super()._call(*what)
+            assert release.wait(3), "never released"       # safety bound only
+
+    v = Hung("solo", {c: float(i + 1) for i, c in enumerate(coins)})
+    persistence = Persistence(None)
+    router = Router([v], build_session(persistence, prune_every_s=3600),
+                    Metrics(persistence, clock=clock), AnswerStore(persistence, clock=clock),
+                    book=QuoteBook(clock=clock), clock=clock, deadline_s=0.2)
+    try:
+        for c in coins:
+            router.refresh_in_background([c])   # one each: four refresh workers, EEE waits
+        assert until(lambda: v.calls)           # the first snapshot is out, and hangs
+        router.close()
+    finally:
+        release.set()
+    router._bg.shutdown(wait=True)              # what had started runs to its end
+    assert [c for c in coins if router.answers.get(f"quote:{c}") is not None] == coins[:4]
+
+
+def test_close_drops_the_fetches_that_had_not_started(clock):
+    coins = [f"C{i:02d}" for i in range(33)]
+    release = threading.Event()
+
+    class Hung(Venue):
+        def _call(self, *what):
+            super()._call(*what)
+            assert release.wait(3), "never released"       # safety bound only
+
+    v = Hung("solo", {c: 1.0 for c in coins}, capabilities={KIND_CANDLES})
+    persistence = Persistence(None)
+    router = Router([v], build_session(persistence, prune_every_s=3600),
+                    Metrics(persistence, clock=clock), AnswerStore(persistence, clock=clock),
+                    book=QuoteBook(clock=clock), clock=clock, deadline_s=0.3)
+
+    def ask(coin):
+        with pytest.raises(NoProviderAvailable):
+            router.get_candles(coin, "1h", 5)
+
+    callers = [threading.Thread(target=ask, args=(c,)) for c in coins]
+    try:
+        for t in callers:
+            t.start()
+        for t in callers:
+            t.join(timeout=10)                  # each gave up at its deadline
+        assert until(lambda: len(v.calls) == 32)    # 32 fetch workers hang, one fetch waits
+        router.close()
+    finally:
+        release.set()
+    router._pool.shutdown(wait=True)
+    assert len(v.calls) == 32
