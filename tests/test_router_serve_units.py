@@ -1,9 +1,10 @@
 """The router's non-quote serving path (`_serve`: candles, top coins, Fear & Greed, news) in
-detail: the fleet-wide single flight, hedging on the router's own monotonic clock, response times,
-Retry-After, the HTTP cache lifetime and the status rows. In-process venues as in
-test_routing_units.py; another replica is a scripted shared state (`Fleet`), and the `time` the
-router reads is a stand-in (`RouterTime`) where a test needs exact instants. Part of the fast unit
-tests of the mutation test set (setup.cfg [mutmut])."""
+detail: the fleet-wide single flight, one try on one provider, hedging on the router's own
+monotonic clock, response times, Retry-After, the HTTP cache lifetime, the status rows, the state
+seam, and the fetch and refresh pools (hung work never holds up a caller or close()).
+In-process venues as in test_routing_units.py; another replica is a scripted shared state
+(`Fleet`), and the `time` the router reads is a stand-in (`RouterTime`) where a test needs exact
+instants. Part of the fast unit tests of the mutation test set (setup.cfg [mutmut])."""
 from __future__ import annotations
 
 import threading
