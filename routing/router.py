@@ -126,13 +126,12 @@ class Router:
         self.providers: dict[str, Provider] = {}
         self.health: dict[str, ProviderHealth] = {}
         self.disabled = dict(disabled or {})          # name -> why (not enabled / no key)
-        self.disabled_classes: dict[str, type[Provider]] = {}
         self._latency: dict[str, float] = {}          # EWMA of upstream ms per provider
         self._rr: dict[str, dict[str, float]] = {}    # kind -> provider -> SWRR credit
         self._rr_lock = threading.Lock()
         self._key_locks: dict[str, threading.Lock] = {}
         self._key_locks_lock = threading.Lock()
-        self._tl = threading.local()                  # .sends / .http_hits for the current call
+        self._tl = threading.local()                  # .sends: upstream sends of the current call
         self._known: dict[str, frozenset[str]] = {}
         for p in providers:
             self.add(p)
@@ -167,7 +166,6 @@ class Router:
 
     def _on_http_hit(self, name: str) -> None:
         self.metrics.http_cache_hit(name)
-        self._tl.http_hits = getattr(self._tl, "http_hits", 0) + 1
 
     def known_symbols(self, kind: str = KIND_QUOTE) -> frozenset[str]:
         """Tickers some enabled provider lists for this kind (computed once per kind)."""
@@ -204,7 +202,7 @@ class Router:
             hit = self.answers.get(key, fresh_s=ttl)
             if hit is not None and hit.age(self.clock()) < ttl:
                 return self._quote_hit(hit, ticker, start)
-            self._tl.sends = self._tl.http_hits = 0
+            self._tl.sends = 0
             reasons: dict[str, str] = {}
             got = self._fill_quotes([ticker], dl, reasons)
             if ticker in got:
@@ -238,7 +236,7 @@ class Router:
         tickers = validate.symbols(symbols, self.known_symbols(KIND_QUOTE))
         start = time.perf_counter()
         dl = _Deadline(self.clock, self.deadline_s)
-        self._tl.sends = self._tl.http_hits = 0
+        self._tl.sends = 0
         ttl = ANSWER_TTL_S[KIND_QUOTE]
         out: dict[str, Answer] = {}
         errors: dict[str, str] = {}
@@ -334,7 +332,7 @@ class Router:
 
     def _refresh(self, tickers: list[str]) -> None:
         try:
-            self._tl.sends = self._tl.http_hits = 0
+            self._tl.sends = 0
             reasons: dict[str, str] = {}
             got = self._fill_quotes(tickers, _Deadline(self.clock, self.deadline_s), reasons)
             for t in tickers:
@@ -577,7 +575,7 @@ class Router:
         reasons: dict[str, str] = {}
         want = [t for t in missing if p.lists(t)]
         what = f"quote{'s' if len(want) > 1 else ''} {','.join(want)}"
-        ok, quotes = self._attempt(p, KIND_QUOTE, what, lambda: self._snapshot(p, want),
+        ok, quotes = self._attempt(p, what, lambda: self._snapshot(p, want),
                                    deadline, reasons, ANSWER_TTL_S[KIND_QUOTE])
         if ok and quotes:
             self.book.put(p.name, quotes)
@@ -773,10 +771,10 @@ class Router:
                 if flight is None:
                     reasons["router"] = f"another replica's fetch of {what} is still in flight"
                 else:
-                    self._tl.sends = self._tl.http_hits = 0
+                    self._tl.sends = 0
                     providers = candidates()
                     order = self._order(kind, providers, reasons)
-                    won = self._race(order, kind, what, call, key, ttl, dl, reasons)
+                    won = self._race(order, what, call, key, ttl, dl, reasons)
                     if won is not None:
                         stored, sends = won
                         cached = sends == 0
@@ -830,7 +828,7 @@ class Router:
         delays the others' fetch of that key by at most this."""
         return min(self.deadline_s, FLIGHT_TTL_S)
 
-    def _race(self, order: list[Provider], kind: str, what: str,
+    def _race(self, order: list[Provider], what: str,
               call: Callable[[Provider], Any], key: str, ttl: float, dl: _Deadline,
               reasons: dict[str, str]) -> tuple[Stored, int] | None:
         """Ask the providers in order, each in the pool: the next one when the previous failed
@@ -848,7 +846,7 @@ class Router:
                     self.metrics.hedge(p.name)
                     log.info("HEDGE: %s slow for %s; asking %s too",
                              ",".join(q.name for q in running.values()), what, p.name)
-                running[self._submit(self._fetch_task, p, kind, what, call, key, ttl,
+                running[self._submit(self._fetch_task, p, what, call, key, ttl,
                                      dl.at)] = p
                 hedge_at = time.monotonic() + self._hedge_delay(p.name)
             if not running:
@@ -870,13 +868,13 @@ class Router:
             reasons.setdefault(p.name, "not tried: the call's deadline passed")
         return None
 
-    def _fetch_task(self, p: Provider, kind: str, what: str, call: Callable[[Provider], Any],
+    def _fetch_task(self, p: Provider, what: str, call: Callable[[Provider], Any],
                     key: str, ttl: float, deadline: float
                     ) -> tuple[Stored | None, int, dict[str, str]]:
         """One provider's fetch (in a pool thread), stored when it succeeds, even late."""
         self._tl.sends = 0
         reasons: dict[str, str] = {}
-        ok, value = self._attempt(p, kind, what, lambda: call(p), deadline, reasons, ttl)
+        ok, value = self._attempt(p, what, lambda: call(p), deadline, reasons, ttl)
         stored = self.answers.put(key, value, p.name) if ok else None
         return stored, self._tl.sends, reasons
 
@@ -924,7 +922,7 @@ class Router:
         rest = sorted((n for n in ready if n != first), key=lambda n: -ready[n])
         return [self.providers[first]] + [self.providers[n] for n in rest]
 
-    def _attempt(self, p: Provider, kind: str, what: str, call: Callable[[], Any],
+    def _attempt(self, p: Provider, what: str, call: Callable[[], Any],
                  deadline: float, reasons: dict[str, str], ttl: float) -> tuple[bool, Any]:
         """One try on one provider; every failure is turned into a reason and a health verdict."""
         name = p.name

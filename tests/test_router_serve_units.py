@@ -577,7 +577,7 @@ def test_a_try_whose_turn_comes_at_the_deadline_is_not_sent(make, clock):
     v = only(KIND_FEAR_GREED)
     router = make(v)
     reasons: dict[str, str] = {}
-    got = router._attempt(v, KIND_FEAR_GREED, "fear & greed", v.fetch_fear_greed, clock(),
+    got = router._attempt(v, "fear & greed", v.fetch_fear_greed, clock(),
                           reasons, 3600.0)
     assert got == (False, None) and v.calls == []
     assert reasons == {"solo": "not tried: the call's deadline passed"}
@@ -592,7 +592,7 @@ def test_a_second_probe_of_a_half_open_breaker_is_not_sent(make, clock):
     clock.advance(15)                                       # the breaker is half-open now
     assert h.claim()                                        # another call's probe is out
     reasons: dict[str, str] = {}
-    got = router._attempt(v, KIND_FEAR_GREED, "fear & greed", v.fetch_fear_greed,
+    got = router._attempt(v, "fear & greed", v.fetch_fear_greed,
                           clock() + 10, reasons, 3600.0)
     assert got == (False, None) and v.calls == []
     assert reasons == {"solo": "breaker half-open, probe in flight"}
