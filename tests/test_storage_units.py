@@ -37,8 +37,11 @@ def clock():
 class Fleet(SharedState):
     """Another replica's view of the fleet: fixed answers, and a record of what was sent."""
 
-    def __init__(self, others=(), series=None, errors=None, book=None, fetched=None):
+    def __init__(self, others=(), series=None, errors=None, book=None, fetched=None,
+                 answers=None):
         super().__init__("me")
+        self.answers = answers or {}
+        self.answer_reads: list[str] = []
         self.others = list(others)
         self.series = series
         self.errors = errors
@@ -55,6 +58,10 @@ class Fleet(SharedState):
 
     def fleet_errors(self):
         return self.errors
+
+    def answer_get(self, key):
+        self.answer_reads.append(key)
+        return self.answers.get(key)
 
     def answer_put(self, key, source, fetched_at, value):
         self.sent.append(("answer", key, source, fetched_at, value))
@@ -155,6 +162,30 @@ def test_every_counted_failure_marks_the_metrics_for_saving(clock):
     assert m._dirty is True
 
 
+def test_successes_and_upstream_calls_mark_the_metrics_for_saving(clock):
+    m = Metrics(Persistence(None), clock=clock)
+    m._dirty = False
+    m.success("a")
+    assert m._dirty is True
+    m._dirty = False
+    m.upstream_call("a", 1.0, 200)
+    assert m._dirty is True
+
+
+def test_a_provider_keeps_its_last_100_outcomes_and_200_errors(clock):
+    m = Metrics(Persistence(None), clock=clock)
+    for i in range(101):
+        clock.set(T0 + i)
+        m.success("a")
+    assert len(m.outcomes("a")) == 100 and m.outcomes("a")[0] == (T0 + 1, True)
+    for i in range(201):
+        clock.set(T0 + 200 + i)
+        m.failure("a", "http", f"e{i}", "x")
+    errors = m.errors_view()
+    assert len(errors) == 200 and errors[0]["message"] == "e1"
+    assert len(m.outcomes("a")) == 100
+
+
 def test_errors_since_a_clock_that_starts_at_zero():
     clock = SteppedClock(0.5)
     m = Metrics(Persistence(None), clock=clock)
@@ -244,6 +275,22 @@ def test_the_fleets_series_with_what_this_replica_has_not_pushed(clock, monkeypa
         {"minute": minute * 60, "provider": "b", "calls": 3},
     ]
     assert m.series_view(hours=1) == m.series_view()[1:]
+
+
+def test_upstream_calls_wait_for_the_fleet_counted_per_minute(clock, monkeypatch):
+    fake = frozen_time(monkeypatch, metrics_mod, T0 + 30.0)
+    minute = int((T0 + 30.0) // 60)
+    m = Metrics(Persistence(None), clock=clock)
+    m.upstream_call("a", 1.0, 200)              # alone: nothing waits for a fleet
+    assert m._series_delta == {}
+    m.shared = Fleet(series={})
+    m.upstream_call("a", 1.0, 200)
+    m.upstream_call("a", 1.0, 200)
+    fake.now = T0 + 90.0
+    m.upstream_call("a", 1.0, 200)
+    assert m._series_delta == {(minute, "a"): 2, (minute + 1, "a"): 1}
+    assert m.series_view() == [{"minute": minute * 60, "provider": "a", "calls": 2},
+                               {"minute": (minute + 1) * 60, "provider": "a", "calls": 1}]
 
 
 def test_the_fleets_errors_with_this_replicas_unpushed_ones_oldest_first(clock):
@@ -409,6 +456,78 @@ def test_an_answer_goes_to_the_fleet_as_stored(clock):
     store.put("quote:ETH", quote("ETH"), "beta", fetched_at=T0 - 5)
     assert fleet.sent == [("answer", "quote:BTC", "alpha", T0, encode(quote())),
                           ("answer", "quote:ETH", "beta", T0 - 5, encode(quote("ETH")))]
+
+
+def test_a_fresh_local_answer_needs_no_fleet_read(clock):
+    fleet = Fleet()
+    store = AnswerStore(Persistence(None), clock=clock, shared=fleet)
+    store.put("quote:BTC", quote(price=1.0), "alpha")
+    clock.advance(5)
+    assert store.get("quote:BTC", fresh_s=5.5).value.price == 1.0
+    assert fleet.answer_reads == []
+
+
+def test_an_answer_as_old_as_fresh_asks_the_fleet_for_a_newer_one(clock):
+    fleet = Fleet()
+    store = AnswerStore(Persistence(None), clock=clock, shared=fleet)
+    store.put("quote:BTC", quote(price=1.0), "alpha")
+    fleet.answers["quote:BTC"] = ("beta", T0 + 4, encode(quote(price=2.0)))
+    clock.advance(5)
+    got = store.get("quote:BTC", fresh_s=5.0)
+    assert (got.source, got.fetched_at, got.value.price) == ("beta", T0 + 4, 2.0)
+    assert fleet.answer_reads == ["quote:BTC"]
+    clock.advance(10)
+    assert store.get("quote:BTC", fresh_s=5.0).source == "beta"    # stale here too: asked
+    assert fleet.answer_reads == ["quote:BTC", "quote:BTC"]
+
+
+def test_an_answer_only_the_fleet_has_is_taken(clock):
+    fleet = Fleet(answers={"quote:ETH": ("beta", T0 - 1, encode(quote("ETH")))})
+    store = AnswerStore(Persistence(None), clock=clock, shared=fleet)
+    got = store.get("quote:ETH", fresh_s=30.0)
+    assert (got.key, got.source, got.fetched_at, got.value) == ("quote:ETH", "beta", T0 - 1,
+                                                                quote("ETH"))
+    assert store.get("quote:SOL", fresh_s=30.0) is None
+    assert fleet.answer_reads == ["quote:ETH", "quote:SOL"]
+    assert store.get("quote:ETH", fresh_s=30.0) == got and len(fleet.answer_reads) == 2
+
+
+def test_a_failed_save_of_answers_is_retried_and_then_done(tmp_path, clock):
+    persistence = Persistence(tmp_path)
+    store = AnswerStore(persistence, flush_every_s=3600, clock=clock)
+    path = tmp_path / "answers.sqlite"
+    try:
+        store.put("quote:BTC", quote(), "alpha")
+        path.rename(tmp_path / "aside")
+        path.mkdir()                          # the file is now a directory: saving fails
+        store.flush()
+        assert persistence.view()["saving"] == "failing"
+        assert persistence.view()["last_save_error"]["file"] == "answers.sqlite"
+        path.rmdir()
+        (tmp_path / "aside").rename(path)
+        store.flush()
+        assert persistence.view()["saving"] == "ok"
+        assert saved_rows(path, "SELECT key FROM answers") == [("quote:BTC",)]
+        assert store._dirty == set()          # written once: nothing left to write again
+    finally:
+        store._stop.set()
+
+
+class JoinRecorder:
+    def __init__(self):
+        self.timeouts = []
+
+    def join(self, timeout=None):
+        self.timeouts.append(timeout)
+
+
+def test_closing_waits_at_most_five_seconds_for_the_saver(tmp_path, clock):
+    store = AnswerStore(Persistence(tmp_path), flush_every_s=3600, clock=clock)
+    real = store._thread
+    store._thread = JoinRecorder()
+    store.close()
+    real.join(timeout=5)
+    assert store._thread.timeouts == [5] and not real.is_alive()
 
 
 class StopAfter:
