@@ -492,6 +492,61 @@ def test_an_answer_only_the_fleet_has_is_taken(clock):
     assert store.get("quote:ETH", fresh_s=30.0) == got and len(fleet.answer_reads) == 2
 
 
+def test_the_local_answer_wins_a_tie_and_over_an_unreadable_one(clock):
+    fleet = Fleet()
+    store = AnswerStore(Persistence(None), clock=clock, shared=fleet)
+    store.put("quote:BTC", quote(price=1.0), "alpha")
+    fleet.answers["quote:BTC"] = ("beta", T0, encode(quote(price=2.0)))
+    assert store.get("quote:BTC").source == "alpha"
+    fleet.answers["quote:BTC"] = ("beta", T0 + 1, {"t": "NoSuchType", "d": {}})
+    assert store.get("quote:BTC").source == "alpha"
+    fleet.answers["quote:BTC"] = ("beta", T0 + 1, encode(quote(price=2.0)))
+    assert store.get("quote:BTC").value.price == 2.0
+    fleet.answers.clear()
+    assert store.get("quote:BTC").source == "beta"          # kept here once taken
+
+
+def test_the_background_savers_default_periods_names_and_daemons(tmp_path, monkeypatch):
+    periods = []
+    monkeypatch.setattr(AnswerStore, "_save_loop", lambda self, every: periods.append(every))
+    monkeypatch.setattr(QuoteBook, "_save_loop", lambda self, every: periods.append(every))
+    monkeypatch.setattr(Metrics, "_flush_loop", lambda self, every: periods.append(every))
+    persistence = Persistence(tmp_path)
+    stores = [AnswerStore(persistence), QuoteBook(persistence), Metrics(persistence)]
+    for s in stores:
+        s._thread.join(timeout=5)
+    assert periods == [2.0, 2.0, 5.0]
+    assert [(s._thread.name, s._thread.daemon) for s in stores] == [
+        ("answers.sqlite-flush", True), ("quotes.sqlite-flush", True), ("metrics-flush", True)]
+    assert not stores[2]._dirty                       # a fresh start has nothing to save
+    for s in stores:
+        s.close()
+
+
+def test_closing_metrics_waits_at_most_five_seconds_for_the_saver(tmp_path, clock):
+    m = Metrics(Persistence(tmp_path), flush_every_s=3600, clock=clock)
+    real = m._thread
+    m._thread = JoinRecorder()
+    m.close()
+    real.join(timeout=5)
+    assert m._thread.timeouts == [5] and not real.is_alive()
+
+
+def test_a_metrics_table_of_another_shape_fails_saving_with_the_reason(tmp_path, clock):
+    conn = sqlite3.connect(tmp_path / METRICS_FILE)
+    conn.execute("CREATE TABLE metrics (id INTEGER PRIMARY KEY, data TEXT)")
+    conn.commit()
+    conn.close()
+    persistence = Persistence(tmp_path)
+    m = Metrics(persistence, flush_every_s=3600, clock=clock)
+    m._stop.set()
+    m.user_request(1.0, cache_hit=True)
+    m.flush()
+    assert persistence.view()["last_save_error"]["error"] == (
+        "table metrics has no column named saved_at")
+    assert m._dirty
+
+
 def test_a_failed_save_of_answers_is_retried_and_then_done(tmp_path, clock):
     persistence = Persistence(tmp_path)
     store = AnswerStore(persistence, flush_every_s=3600, clock=clock)
