@@ -793,6 +793,21 @@ def test_a_damaged_file_whose_wal_cannot_move_means_memory(tmp_path, monkeypatch
         other.close()
 
 
+@pytest.mark.parametrize("error, reason", [
+    (sqlite3.DatabaseError("raised by Python, not SQLite"),
+     "cannot open x.sqlite: raised by Python, not SQLite"),
+    (OSError(28, "No space left on device"), "cannot open x.sqlite: no space left on device"),
+])
+def test_an_error_opening_a_file_means_memory_with_its_words(tmp_path, monkeypatch, error,
+                                                             reason):
+    def fail(path, schema):
+        raise error
+    p = Persistence(tmp_path)
+    monkeypatch.setattr(persistence_mod, "_check", fail)
+    assert p.file("x.sqlite") is None
+    assert (p.mode, p.reason, p.view()["quarantined"]) == (MEMORY, reason, [])
+
+
 def test_connections_wait_ten_seconds_for_a_lock(tmp_path):
     conn = connect(tmp_path / "x.sqlite")
     try:
