@@ -16,6 +16,7 @@ import io
 import itertools
 import json
 import logging
+import math
 import os
 import socket
 import threading
@@ -246,35 +247,55 @@ def test_redis_unreachable_at_start_runs_on_local_state(fleet, clock, caplog):
     assert "pw-1234" not in caplog.text
 
 
-def test_a_silent_server_costs_one_timeout_and_no_retry(fleet):
+def start_in_thread(make, redis_url: str, replica_id: str, bound_s: float = 2.0) -> RedisState:
+    """make(redis_url, replica_id) from a thread; fails when it takes longer than `bound_s`
+    (ten times the states' 0.2 s socket timeouts, well under redis-py's own 5 s defaults)."""
+    made = {}
+    starter = threading.Thread(target=lambda: made.setdefault("state", make(redis_url,
+                                                                             replica_id)))
+    starter.start()
+    starter.join(bound_s)
+    assert not starter.is_alive(), f"RedisState still waiting on {redis_url} after {bound_s} s"
+    return made["state"]
+
+
+def test_a_server_that_never_answers_costs_one_timeout_and_no_retry(fleet):
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(8)
-    port = listener.getsockname()[1]
     accepted: list[socket.socket] = []
 
     def accept():
         while True:
             try:
-                conn, _ = listener.accept()
+                accepted.append(listener.accept()[0])       # and never answered
             except OSError:
                 return
-            accepted.append(conn)            # never answered
 
     threading.Thread(target=accept, daemon=True).start()
-    made = {}
-    starter = threading.Thread(
-        target=lambda: made.setdefault("state", fleet(f"redis://127.0.0.1:{port}/0", "slow")))
     try:
-        starter.start()
-        starter.join(10)
-        assert not starter.is_alive(), "RedisState waited on a silent server past its timeout"
-        assert made["state"].state == "lost"
-        assert len(accepted) == 1             # one attempt: no retry
+        state = start_in_thread(fleet, f"redis://127.0.0.1:{listener.getsockname()[1]}/0",
+                                "slow")
+        assert state.state == "lost"
+        assert len(accepted) == 1                             # one attempt: no retry
     finally:
         listener.close()
         for conn in accepted:
             conn.close()
+
+
+def test_a_server_that_never_accepts_costs_one_connect_timeout(fleet):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    filler = socket.create_connection(("127.0.0.1", port), timeout=1)   # the queue is full
+    try:
+        state = start_in_thread(fleet, f"redis://127.0.0.1:{port}/0", "unaccepted")
+        assert state.state == "lost"
+    finally:
+        filler.close()
+        listener.close()
 
 
 def test_error_text_never_shows_the_password(fleet):
@@ -885,6 +906,17 @@ def test_while_lost_the_replica_list_ages_and_this_replica_stays_fresh(fleet, cl
     assert rows["B"] == {**before["B"], "age_s": round(now - before["B"]["last_heartbeat"], 3),
                          "alive": False}
     assert 5.9 < rows["B"]["age_s"] < 6.1
+    # alive up to exactly five seconds of silence
+    target = before["B"]["last_heartbeat"] + shared.ALIVE_S
+    clock.wall = target - a.offset_s
+    for _ in range(100):
+        if a.now() == target:
+            break
+        clock.wall = math.nextafter(clock.wall, math.inf if a.now() < target else -math.inf)
+    assert a.now() == target
+    assert [r["alive"] for r in a.replicas() if r["id"] == "B"] == [True]
+    clock.wall = math.nextafter(clock.wall, math.inf)
+    assert [r["alive"] for r in a.replicas() if r["id"] == "B"] == [False]
 
 
 def test_the_status_view_connected_lost_and_back(fleet, clock, redis_server):
@@ -1004,6 +1036,7 @@ def test_the_http_cache_falls_back_to_the_replicas_own_while_redis_is_gone(fleet
         redis_server.stop()
         cache.save_response(second, k2, in_seconds(30))             # Redis fails: kept locally
         assert not state.connected and cache.local.contains(key=k2)
+        assert cache.local.get_response(k2).expires_delta in (29, 30)
         assert cache.get_response(k2).content == second.content
         assert cache.contains(key=k2) is True and cache.contains(key=k1) is False
         missing = object()
