@@ -204,12 +204,12 @@ def test_local_state_shares_nothing(clock):
     assert state.fleet_errors() is None and state.budget_share() == 1.0
     budget = state.budget("kraken", RateLimit(10, 60.0))
     assert type(budget) is ProviderBudget and budget.capacity == 8
-    state.started_at = clock.wall - 100.04
+    state.started_at = clock.wall - 100.54
     assert state.view() == {"backend": "local", "state": "local", "url": None,
-                            "replica_id": "solo", "since": round(clock.wall - 100.04, 3),
+                            "replica_id": "solo", "since": round(clock.wall - 100.54, 3),
                             "lost_since": None, "replicas_seen": 1, "budget_share": 1.0}
-    assert state.replicas() == [{"id": "solo", "started_at": round(clock.wall - 100.04, 3),
-                                 "uptime_s": 100.0, "last_heartbeat": round(clock.wall, 3),
+    assert state.replicas() == [{"id": "solo", "started_at": round(clock.wall - 100.54, 3),
+                                 "uptime_s": 100.5, "last_heartbeat": round(clock.wall, 3),
                                  "age_s": 0.0, "alive": True}]
 
 
@@ -487,6 +487,15 @@ def test_a_spend_weighs_at_least_one_and_at_most_the_whole_budget(fleet, url, db
     assert okx.remaining() == 0 and not okx.try_spend()
 
 
+def test_a_full_budget_says_when_its_oldest_spend_leaves_the_window(fleet, url, db):
+    state = fleet(url, "A")
+    budget = state.budget("kraken", RateLimit(5, 10.0))   # 4 per 10 s
+    now = state.now_ms()
+    db.zadd(budget.key, {f"other:{i}": now - 9_500 for i in range(4)})   # another replica's
+    assert budget.remaining() == 0 and not budget.try_spend()
+    assert budget.wait_s() == 0.501                       # 500 ms, and the window's start
+
+
 def test_remaining_is_read_from_redis_at_most_every_50_ms(fleet, url, clock):
     a, b = fleet(url, "A"), fleet(url, "B")
     rl = RateLimit(20, 60.0)                              # 16
@@ -508,6 +517,10 @@ def test_a_redis_that_forgot_the_budget_script_is_given_it_again(fleet, url, db)
     db.script_flush()                                     # as after a Redis restart
     assert budget.try_spend(3) and db.zcard(budget.key) == 4
     assert state.connected and budget.remaining() == 4
+    assert all(m.startswith(b"budget:") for m in db.zrange(budget.key, 0, -1))
+    assert budget.try_spend(4)                            # the budget is spent (8)
+    db.script_flush()
+    assert not budget.try_spend() and db.zcard(budget.key) == 8     # refused at once
 
 
 def test_the_sync_round_drops_spends_older_than_the_window(fleet, url, db, clock):
@@ -572,8 +585,10 @@ def test_cooldowns_and_breakers_cross_replicas_on_the_fleet_clock(fleet, url, db
     clock.wall -= 30.0
     na = Node(a, clock, {"binance": RateLimit(1200, 60.0), "okx": RateLimit(20, 2.0),
                          "coincap": RateLimit(200, 60.0)}, skew_s=30.0)
-    b = fleet(url, "B")
-    nb = Node(b, clock)
+    clock.wall -= 20.0
+    b = fleet(url, "B")                                   # B's host runs 20 s behind
+    clock.wall += 20.0
+    nb = Node(b, clock, skew_s=-20.0)
     na.health["binance"].block(60.0, "rate_limited", "HTTP 429")
     stored = json.loads(db.hget("cryptohub:gates", "binance"))
     assert stored == {**na.health["binance"].snapshot(),
@@ -585,11 +600,11 @@ def test_cooldowns_and_breakers_cross_replicas_on_the_fleet_clock(fleet, url, db
     nb.health["okx"].failure("HTTP 502")
     nb.tick()
     h = nb.health["binance"]
-    assert h.blocked_until == pytest.approx(clock.wall + 60.0, abs=0.05)
+    assert h.blocked_until == pytest.approx(clock.wall - 20.0 + 60.0, abs=0.05)
     assert (h.block_state, h.block_reason) == ("rate_limited", "HTTP 429")
     okx = nb.health["okx"]
-    assert okx.open_until == pytest.approx(clock.wall + 15.0, abs=0.05)
-    assert okx.changed_at == pytest.approx(clock.wall, abs=0.05)
+    assert okx.open_until == pytest.approx(clock.wall - 20.0 + 15.0, abs=0.05)
+    assert okx.changed_at == pytest.approx(clock.wall - 20.0, abs=0.05)
     assert (okx.opens, okx.block_reason, okx.consecutive_failures) == (1, "HTTP 500", 1)
     assert okx.unavailable_reason().startswith("breaker open until")
     # A's breaker closes a second later: B's closes too, its own failure count with it
@@ -901,7 +916,7 @@ def test_while_lost_the_replica_list_ages_and_this_replica_stays_fresh(fleet, cl
     assert {r["id"]: r for r in a.replicas()} == before          # connected: the last round
     redis_server.stop()
     node.tick()
-    clock.wall += 4.0
+    clock.wall += 4.54
     now = a.now()
     rows = {r["id"]: r for r in a.replicas()}
     assert rows["A"] == {**before["A"], "last_heartbeat": round(now, 3),
@@ -909,7 +924,7 @@ def test_while_lost_the_replica_list_ages_and_this_replica_stays_fresh(fleet, cl
                          "age_s": 0.0, "alive": True}
     assert rows["B"] == {**before["B"], "age_s": round(now - before["B"]["last_heartbeat"], 3),
                          "alive": False}
-    assert 5.9 < rows["B"]["age_s"] < 6.1
+    assert 6.4 < rows["B"]["age_s"] < 6.7 and 6.4 < rows["A"]["uptime_s"] < 6.7
     # alive up to exactly five seconds of silence
     target = before["B"]["last_heartbeat"] + shared.ALIVE_S
     clock.wall = target - a.offset_s
