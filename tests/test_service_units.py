@@ -4,6 +4,7 @@ open: exact values people read (sentences, counts, prices, seconds), each checke
 clock with in-process venues. Part of the mutation test set (setup.cfg [mutmut])."""
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -406,3 +407,129 @@ def test_http_cache_entries_are_counted_locally_while_redis_is_lost(make, monkey
     svc = MarketService(router)
     assert svc._cache_backend() == "memory"
     assert svc._http_cache_entries() == 1
+
+
+# -- the HTTP cache's SQLite file (a loopback server gives real responses to store) --------------
+
+@pytest.fixture
+def server():
+    from tests.fake_upstream import JSONServer
+    s = JSONServer({"price": "1.5"})
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def sqlite_session(tmp_path):
+    persistence = Persistence(tmp_path)
+    session = build_session(persistence, prune_every_s=3600)
+    session.persistence = persistence
+    yield session
+    session.close()
+
+
+def store(cache, server, n: int, expires_in_s: float = 3600.0, prefix: str = "k") -> None:
+    import requests
+    from datetime import datetime, timedelta, timezone
+    resp = requests.get(server.url + "/x")
+    when = datetime.now(timezone.utc) + timedelta(seconds=expires_in_s)
+    for i in range(n):
+        cache.save_response(resp, cache_key=f"{prefix}{i:03d}", expires=when + timedelta(seconds=i))
+
+
+def live_bytes(cache) -> tuple[int, int]:
+    """(bytes in used pages, bytes in free pages) of the cache file, as prune counts them."""
+    with cache.responses.connection() as con:
+        page, pages, free = (con.execute(f"PRAGMA {p}").fetchone()[0]
+                             for p in ("page_size", "page_count", "freelist_count"))
+    return (pages - free) * page, free * page
+
+
+def test_the_http_cache_file_is_wal_with_a_busy_timeout_and_misses_give_the_default(
+        sqlite_session):
+    cache = sqlite_session.cache
+    with cache.responses.connection() as con:
+        assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert con.execute("PRAGMA busy_timeout").fetchone()[0] == 10_000
+    assert cache.get_response("absent", default="missing") == "missing"
+    assert cache.get_response("absent") is None
+
+
+def test_pruning_evicts_the_share_over_80_percent_of_the_cap(sqlite_session, server):
+    cache = sqlite_session.cache
+    store(cache, server, 10)
+    live, _ = live_bytes(cache)
+    done = cache.prune(live // 2)           # 0.8 x half the live size may stay: 6 of 10 go
+    assert done["evicted"] == 6 and done["expired"] == 0
+    assert sorted(cache.responses.keys()) == ["k006", "k007", "k008", "k009"]
+
+
+def test_a_file_exactly_at_its_cap_is_neither_evicted_nor_vacuumed(sqlite_session, server):
+    cache = sqlite_session.cache
+    store(cache, server, 10)
+    cache.prune(10 * 2**20)                 # checkpointed: the file holds every page
+    size = os.path.getsize(cache.responses.db_path)
+    live, free = live_bytes(cache)
+    assert (live, free) == (size, 0)
+    done = cache.prune(size)
+    assert done == {"expired": 0, "evicted": 0, "vacuumed": False, "bytes": size}
+    assert len(cache.responses) == 10
+
+
+def test_free_pages_do_not_count_towards_the_cap(sqlite_session, server):
+    cache = sqlite_session.cache
+    store(cache, server, 40, expires_in_s=-3600, prefix="old")   # pruned: their pages freed
+    store(cache, server, 3)
+    done = cache.prune(10 * 2**20)
+    assert done["expired"] == 40 and not done["vacuumed"]
+    live, free = live_bytes(cache)
+    assert free > 0
+    done = cache.prune(live)
+    assert done["evicted"] == 0 and len(cache.responses) == 3
+
+
+def test_a_failing_save_is_booked_to_the_http_cache_file(sqlite_session, server):
+    import requests
+    cache = sqlite_session.cache
+    resp = requests.get(server.url + "/x")
+    cache.responses.close()
+    cache.redirects.close()
+    path = cache.responses.db_path
+    for leftover in (path, f"{path}-wal", f"{path}-shm"):
+        if os.path.exists(leftover):
+            os.remove(leftover)
+    os.mkdir(path)                          # the file cannot be opened any more
+    cache.save_response(resp, cache_key="k")
+    view = sqlite_session.persistence.view()
+    assert view["saving"] == "failing"
+    assert view["last_save_error"]["file"] == "http_cache.sqlite"
+
+
+def test_a_provider_get_spends_a_weight_of_one_and_times_the_send(tmp_path, server, clock,
+                                                                   monkeypatch):
+    import routing.session as session_module
+    from routing.session import ProviderHTTP
+
+    class Ticks:
+        """perf_counter stepping 0.25 s per read: every send lasts exactly 250 ms."""
+        now = 0.0
+
+        def perf_counter(self):
+            self.now += 0.25
+            return self.now
+
+        def time(self):
+            return time.time()
+
+    monkeypatch.setattr(session_module, "time", Ticks())
+    session = build_session(Persistence(None), prune_every_s=3600)
+    asked, sent = [], []
+    http = ProviderHTTP(session, "p", budget=lambda w: asked.append(w) or True,
+                        on_send=lambda *a: sent.append(a), clock=clock)
+    try:
+        http.get(server.url + "/t")
+        http.get(server.url + "/heavy", weight=5)
+    finally:
+        session.close()
+    assert asked == [1, 5]
+    assert sent == [("p", 250.0, 200), ("p", 250.0, 200)]
