@@ -533,3 +533,35 @@ def test_a_provider_get_spends_a_weight_of_one_and_times_the_send(tmp_path, serv
         session.close()
     assert asked == [1, 5]
     assert sent == [("p", 250.0, 200), ("p", 250.0, 200)]
+
+
+def test_a_failing_disk_while_pruning_is_reported_and_pruning_goes_on(sqlite_session):
+    """An SQLite error inside prune's transaction (here: the table is gone) is said in the
+    persistence status; the pruner keeps running for the next round."""
+    import sqlite3
+
+    from routing.session import _prune_loop
+
+    class Rounds:
+        """stop.wait() for `_prune_loop`: `n` rounds, then stop (no waiting)."""
+
+        def __init__(self, n):
+            self.n = n
+
+        def wait(self, _timeout):
+            self.n -= 1
+            return self.n < 0
+
+    cache = sqlite_session.cache
+    with cache.responses.connection(commit=True) as con:
+        con.execute(f"DROP TABLE {cache.responses.table_name}")
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        cache.prune(10 * 2**20)
+    persistence = sqlite_session.persistence
+    _prune_loop(sqlite_session, persistence, 10 * 2**20, 0.0, Rounds(2))
+    view = persistence.view()
+    assert view["saving"] == "failing"
+    assert view["last_save_error"]["file"] == "http_cache.sqlite"
+    assert "no such table" in view["last_save_error"]["error"]
+    cache.responses.init_db()                 # the disk works again: so does pruning
+    assert cache.prune(10 * 2**20)["expired"] == 0
