@@ -107,7 +107,7 @@ class GuardedSQLiteCache(SQLiteCache):
         """Delete expired answers; past `max_bytes`, the answers that expire first; shrink the
         file when it is over the cap. Returns what was done (for tests and the log)."""
         db = self.responses
-        failed: sqlite3.Error | None = None
+        failed: BaseException | None = None
         with db._lock, db.connection(commit=True) as con:
             try:
                 expired = con.execute(f"DELETE FROM {db.table_name} WHERE expires <= ?",
@@ -122,10 +122,11 @@ class GuardedSQLiteCache(SQLiteCache):
                     evicted = math.ceil(rows * (1 - 0.8 * max_bytes / live))
                     con.execute(f"DELETE FROM {db.table_name} WHERE key IN (SELECT key FROM "
                                 f"{db.table_name} ORDER BY expires LIMIT ?)", (evicted,))
-            except sqlite3.Error as exc:
-                # requests-cache's transaction rolls back and swallows an OperationalError (and
-                # leaves any other open): end it here and raise after it, so the caller's
-                # persistence.saving() reports the failure and the pruner thread lives on
+            except BaseException as exc:
+                # requests-cache's transaction rolls back and swallows an OperationalError, and
+                # leaves it open on any other error (every later write then waits forever): end
+                # it here and raise after it, so persistence.saving() reports an SQLite error
+                # and the pruner thread lives on
                 con.rollback()
                 failed = exc
         if failed is not None:

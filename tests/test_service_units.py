@@ -565,3 +565,32 @@ def test_a_failing_disk_while_pruning_is_reported_and_pruning_goes_on(sqlite_ses
     assert "no such table" in view["last_save_error"]["error"]
     cache.responses.init_db()                 # the disk works again: so does pruning
     assert cache.prune(10 * 2**20)["expired"] == 0
+
+
+def test_a_prune_that_fails_midway_deletes_nothing_and_leaves_the_file_writable(
+        sqlite_session, server):
+    """Pruning is one transaction: when a statement fails (here the row count is refused by an
+    authorizer), the expired answers already deleted come back, and the next save is not held
+    up by a transaction left open."""
+    import sqlite3
+
+    import requests
+    cache = sqlite_session.cache
+    store(cache, server, 5, expires_in_s=-3600, prefix="old")
+    store(cache, server, 5)
+
+    def no_count(action, _arg1, arg2, _db, _source):
+        refused = action == sqlite3.SQLITE_FUNCTION and arg2 == "count"
+        return sqlite3.SQLITE_DENY if refused else sqlite3.SQLITE_OK
+
+    con = cache.responses._connection
+    con.set_authorizer(no_count)
+    try:
+        with pytest.raises(sqlite3.DatabaseError, match="not authorized"):
+            cache.prune(1)
+    finally:
+        con.set_authorizer(None)
+    assert len(cache.responses) == 10
+    cache.save_response(requests.get(server.url + "/x"), cache_key="after")
+    assert len(cache.responses) == 11
+
