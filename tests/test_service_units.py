@@ -567,6 +567,19 @@ def test_a_failing_disk_while_pruning_is_reported_and_pruning_goes_on(sqlite_ses
     assert cache.prune(10 * 2**20)["expired"] == 0
 
 
+# -- providers/base.py: an error names the provider whose answer it is about ----------------------
+
+def test_a_bad_candle_or_price_names_its_provider():
+    from providers.base import MalformedResponse, candle_rows, price
+    with pytest.raises(MalformedResponse) as e:
+        candle_rows([[1000, -1, 2, 0.5, 1, 3]], "kucoin", "tohlcv", time_ms=False)
+    assert (e.value.provider, str(e.value)) == ("kucoin", "kucoin: open is not positive: -1")
+    with pytest.raises(MalformedResponse) as e:
+        price("n/a", "binance")
+    assert (e.value.provider, str(e.value)) == ("binance",
+                                                "binance: price is not a number: 'n/a'")
+
+
 def test_a_prune_that_fails_midway_deletes_nothing_and_leaves_the_file_writable(
         sqlite_session, server):
     """Pruning is one transaction: when a statement fails (here the row count is refused by an
@@ -594,3 +607,105 @@ def test_a_prune_that_fails_midway_deletes_nothing_and_leaves_the_file_writable(
     cache.save_response(requests.get(server.url + "/x"), cache_key="after")
     assert len(cache.responses) == 11
 
+
+def test_closing_the_session_waits_at_most_5_s_for_the_pruner(tmp_path):
+    class Pruner:
+        def __init__(self):
+            self.joined = []
+
+        def join(self, timeout=None):
+            self.joined.append(timeout)
+
+    session = build_session(Persistence(None), prune_every_s=3600)
+    real, session.pruner = session.pruner, Pruner()
+    session.close()
+    real.join(5)
+    assert session.pruner.joined == [5] and not real.is_alive()
+
+
+def test_every_providers_key_parameter_is_left_out_of_the_cache(sqlite_session, server):
+    """CoinGecko's demo key (x_cg_demo_api_key) is not in requests-cache's own list: a second
+    key still hits the cache, and no key reaches the file."""
+    from routing.session import ProviderHTTP
+    http = ProviderHTTP(sqlite_session, "coingecko")
+    http.get(server.url + "/p", params={"ids": "bitcoin", "x_cg_demo_api_key": "SECRET-1"})
+    again = http.get(server.url + "/p", params={"ids": "bitcoin", "x_cg_demo_api_key": "SECRET-2"})
+    assert again.from_cache and len(server.paths) == 1
+    with cache_rows(sqlite_session.cache) as rows:
+        assert not any(b"SECRET" in bytes(v) for v in rows)
+
+
+class cache_rows:
+    """The raw stored values of the cache file, read by a connection of its own."""
+
+    def __init__(self, cache):
+        import sqlite3
+        self.con = sqlite3.connect(cache.responses.db_path)
+        self.table = cache.responses.table_name
+
+    def __enter__(self):
+        return [row[0] for row in self.con.execute(f"SELECT value FROM {self.table}")]
+
+    def __exit__(self, *exc):
+        self.con.close()
+
+
+def test_a_shared_http_cache_keeps_the_local_one_behind_it():
+    from requests_cache import BaseCache
+
+    from routing.session import SharedHTTPCache
+    session = build_session(Persistence(None), prune_every_s=3600, shared=UpState(True))
+    try:
+        assert isinstance(session.cache, SharedHTTPCache)
+        assert type(session.cache.local) is BaseCache
+    finally:
+        session.close()
+
+
+def test_a_base_url_keeps_a_host_ending_in_x():
+    v = Venue("alpha")
+    from providers.base import Provider
+    Provider.__init__(v, http=None, base_url="http://sim-X/")
+    assert v.base_url == "http://sim-X"
+
+
+# -- health: the ledger's window, defaults, reasons read at the given time -------------------------
+
+def test_the_ledger_window_is_the_limits_seconds_and_a_spend_at_its_start_has_left(mono):
+    b = ProviderHealth("p", RateLimit(10, 60)).budget           # capacity 8, 60 s
+    assert b.try_spend()                                         # t=100, weight 1
+    assert b.remaining() == 7
+    mono.mono = 110.0
+    for _ in range(7):
+        assert b.try_spend()
+    mono.mono = 159.95
+    assert b.remaining() == 0 and b.wait_s() == pytest.approx(0.05)
+    mono.mono = 160.0                                            # exactly 60 s later: gone
+    assert b.remaining() == 1 and b.wait_s() == 0.0
+
+
+def test_a_fresh_health_has_plain_values_and_uses_the_budget_given(clock):
+    from routing.health import ProviderBudget
+    budget = ProviderBudget(RateLimit(10, 60), capacity=3)
+    h = ProviderHealth("p", RateLimit(10, 60), clock=clock, budget=budget)
+    assert h.budget is budget
+    assert h.gate() == {"blocked_until": 0.0, "block_state": "", "block_reason": "",
+                        "open_until": 0.0, "probe_in_flight": False, "budget_remaining": 3,
+                        "budget_refill_s": 0.0, "deviation": ""}
+
+
+def test_unavailable_reasons_word_their_times_at_the_given_now():
+    clock = SteppedClock(OLD)
+    h = ProviderHealth("p", RateLimit(10, 60), clock=clock)
+    h.block(600, "rate_limited", "retry at 1000000060")
+    assert h.unavailable_reason() == "rate limited until 01:56:40Z (retry at 01:47 UTC)"
+    assert h.unavailable_reason(now=OLD + 600) is None          # the given time, not the clock
+    long = "x" * 130
+    h.block(700, "rate_limited", long)
+    assert h.unavailable_reason() == f"rate limited until 01:58:20Z ({'x' * 119}…)"
+    b = ProviderHealth("p", RateLimit(10, 60), clock=clock)
+    for _ in range(3):
+        b.failure("HTTP 500 since 1000000060")
+    assert b.unavailable_reason() == "breaker open until 01:46:55Z (HTTP 500 since 01:47 UTC)"
+    b.failure(long)
+    assert b.unavailable_reason() == f"breaker open until 01:47:10Z ({'x' * 119}…)"
