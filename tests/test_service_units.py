@@ -451,6 +451,7 @@ def test_the_http_cache_file_is_wal_with_a_busy_timeout_and_misses_give_the_defa
     with cache.responses.connection() as con:
         assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert con.execute("PRAGMA busy_timeout").fetchone()[0] == 10_000
+        assert con.execute("PRAGMA synchronous").fetchone()[0] == 1      # NORMAL, as WAL allows
     assert cache.get_response("absent", default="missing") == "missing"
     assert cache.get_response("absent") is None
 
@@ -709,3 +710,88 @@ def test_unavailable_reasons_word_their_times_at_the_given_now():
     assert b.unavailable_reason() == "breaker open until 01:46:55Z (HTTP 500 since 01:47 UTC)"
     b.failure(long)
     assert b.unavailable_reason() == f"breaker open until 01:47:10Z ({'x' * 119}…)"
+
+
+# -- the pruner: what it prunes, with which cap ---------------------------------------------------
+
+class Rounds:
+    """stop.wait() for `_prune_loop`: `n` rounds, then stop (no waiting)."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def wait(self, _timeout):
+        self.n -= 1
+        return self.n < 0
+
+
+def test_the_pruner_cuts_the_local_sqlite_file_behind_a_shared_cache(tmp_path, server):
+    from routing.session import _prune_loop
+    persistence = Persistence(tmp_path)
+    session = build_session(persistence, prune_every_s=3600, shared=UpState(False))
+    try:
+        local = session.cache.local
+        store(local, server, 4)
+        _prune_loop(session, persistence, 1, 0.0, Rounds(1))     # over any cap: all evicted
+        assert len(local.responses) == 0
+        assert persistence.view()["saving"] == "ok"
+    finally:
+        session.close()
+
+
+def test_the_pruner_drops_expired_answers_from_a_memory_cache(server):
+    from routing.session import _prune_loop
+    persistence = Persistence(None)
+    session = build_session(persistence, prune_every_s=3600)
+    try:
+        store(session.cache, server, 2, expires_in_s=-3600, prefix="old")
+        store(session.cache, server, 1)
+        _prune_loop(session, persistence, 1, 0.0, Rounds(1))
+        assert list(session.cache.responses.keys()) == ["k000"]
+    finally:
+        session.close()
+
+
+def test_the_pruner_cap_is_the_one_given_else_the_environments(monkeypatch):
+    import routing.session as session_module
+    caps = []
+    monkeypatch.setattr(session_module, "_prune_loop",
+                        lambda _session, _persistence, cap, _every, _stop: caps.append(cap))
+    monkeypatch.setenv("HTTP_CACHE_MAX_MB", "2")
+    for max_bytes in (None, 1234):
+        session = build_session(Persistence(None), max_bytes=max_bytes, prune_every_s=3600)
+        session.pruner.join(5)
+        session.close()
+    assert caps == [2 * 2**20, 1234]
+
+
+def test_the_session_pools_connections_for_every_provider_at_once():
+    session = build_session(Persistence(None), prune_every_s=3600)
+    try:
+        for url in ("http://venue.test/", "https://venue.test/"):
+            adapter = session.get_adapter(url)
+            assert (adapter._pool_connections, adapter._pool_maxsize) == (32, 64)
+            assert adapter.max_retries.total == 0
+    finally:
+        session.close()
+
+
+def test_an_expired_answer_is_not_served_when_the_upstream_fails(server):
+    """The router decides about stale answers (and says so); the HTTP cache never hands one
+    back in place of an error."""
+    from datetime import datetime, timedelta, timezone
+
+    from providers.base import UpstreamError
+    from routing.session import ProviderHTTP
+    session = build_session(Persistence(None), prune_every_s=3600)
+    try:
+        http = ProviderHTTP(session, "p")
+        http.get(server.url + "/t")
+        [key] = list(session.cache.responses.keys())
+        session.cache.save_response(session.cache.responses[key], cache_key=key,
+                                    expires=datetime.now(timezone.utc) - timedelta(hours=1))
+        server.close()
+        with pytest.raises(UpstreamError, match="connection failed"):
+            http.get(server.url + "/t")
+    finally:
+        session.close()
