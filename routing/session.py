@@ -107,19 +107,30 @@ class GuardedSQLiteCache(SQLiteCache):
         """Delete expired answers; past `max_bytes`, the answers that expire first; shrink the
         file when it is over the cap. Returns what was done (for tests and the log)."""
         db = self.responses
+        failed: BaseException | None = None
         with db._lock, db.connection(commit=True) as con:
-            expired = con.execute(f"DELETE FROM {db.table_name} WHERE expires <= ?",
-                                  (int(time.time()),)).rowcount
-            page = con.execute("PRAGMA page_size").fetchone()[0]
-            pages, free = (con.execute(f"PRAGMA {p}").fetchone()[0]
-                           for p in ("page_count", "freelist_count"))
-            live = (pages - free) * page
-            evicted = 0
-            if live > max_bytes:
-                rows = con.execute(f"SELECT COUNT(*) FROM {db.table_name}").fetchone()[0]
-                evicted = math.ceil(rows * (1 - 0.8 * max_bytes / live))
-                con.execute(f"DELETE FROM {db.table_name} WHERE key IN (SELECT key FROM "
-                            f"{db.table_name} ORDER BY expires LIMIT ?)", (evicted,))
+            try:
+                expired = con.execute(f"DELETE FROM {db.table_name} WHERE expires <= ?",
+                                      (int(time.time()),)).rowcount
+                page = con.execute("PRAGMA page_size").fetchone()[0]
+                pages, free = (con.execute(f"PRAGMA {p}").fetchone()[0]
+                               for p in ("page_count", "freelist_count"))
+                live = (pages - free) * page
+                evicted = 0
+                if live > max_bytes:
+                    rows = con.execute(f"SELECT COUNT(*) FROM {db.table_name}").fetchone()[0]
+                    evicted = math.ceil(rows * (1 - 0.8 * max_bytes / live))
+                    con.execute(f"DELETE FROM {db.table_name} WHERE key IN (SELECT key FROM "
+                                f"{db.table_name} ORDER BY expires LIMIT ?)", (evicted,))
+            except BaseException as exc:
+                # requests-cache's transaction rolls back and swallows an OperationalError, and
+                # leaves it open on any other error (every later write then waits forever): end
+                # it here and raise after it, so persistence.saving() reports an SQLite error
+                # and the pruner thread lives on
+                con.rollback()
+                failed = exc
+        if failed is not None:
+            raise failed
         self._prune_redirects()
         vacuumed = os.path.getsize(db.db_path) > max_bytes
         if vacuumed:
