@@ -91,7 +91,6 @@ class ProviderHealth:
         """`budget` may be a shared one (routing/shared.py); `on_change(name, snapshot)` is told
         of every new cooldown and every breaker that opens or closes, so other replicas see it."""
         self.name = name
-        self.rate_limit = rate_limit
         self.clock = clock
         self.budget = budget if budget is not None else ProviderBudget(rate_limit)
         self.on_change = on_change
