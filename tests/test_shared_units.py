@@ -438,9 +438,10 @@ def test_quote_book_takes_each_venues_newer_quote_from_the_fleet(fleet, url, db,
     assert list(eth) == ["bybit"] and eth["bybit"].quote.price == 3000.0
     assert book_b.version("ETH") == 1
     # a row B cannot read is skipped, the rows after it are still taken
-    db.hset("cryptohub:book:SOL", "broken",
-            json.dumps({"f": t, "l": 0.0, "q": {"t": "NoSuchType", "d": {}}}))
+    broken = json.dumps({"f": t, "l": 0.0, "q": {"t": "NoSuchType", "d": {}}})
+    db.hset("cryptohub:book:SOL", "broken-1", broken)
     book_a.put("kraken", {"SOL": quote(150.0, "kraken", "SOL")}, fetched_at=t)
+    db.hset("cryptohub:book:SOL", "broken-2", broken)
     assert {v: q.quote.price for v, q in book_b.quotes("SOL").items()} == {"kraken": 150.0}
     # what B took in is saved with its own rows
     book_b.flush()
@@ -1036,6 +1037,8 @@ def test_http_answers_are_shared_between_replicas_with_a_redis_ttl(fleet, url, d
         assert cb.get_response("no-such-key") is None
         cb.delete(key)
         assert ca.get_response(key) is None and not db.exists(f"cryptohub:http:{key}")
+        cb.delete(urls=[verified.url])
+        assert not ca.contains(url=verified.url) and db.keys("cryptohub:http*") == []
     finally:
         sa.close()
         sb.close()
@@ -1067,6 +1070,12 @@ def test_the_http_cache_falls_back_to_the_replicas_own_while_redis_is_gone(fleet
         assert cache.get_response(k2).content == second.content     # fails under it: local
         cache.delete(k2)
         assert not cache.local.contains(key=k2) and cache.contains(key=k2) is False
+        third = http_response("http://venue.test/api/v3/ticker/price", {"symbol": "SOLUSDT"})
+        k3 = cache.create_key(third.request)
+        cache.save_response(third, k3, in_seconds(-5))             # kept locally, expired
+        assert cache.local.contains(key=k3)
+        cache.delete(expired=True)
+        assert not cache.local.contains(key=k3)
     finally:
         session.close()
 
