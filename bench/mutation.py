@@ -11,6 +11,8 @@ listed as stale. Not in CI: a full run takes about 40 minutes on 2 cores (see th
 
     python -m bench.mutation                  fresh run (deletes mutants/), 2 child processes
     python -m bench.mutation --reuse          keep mutmut's cached results of unchanged functions
+    python -m bench.mutation --retest-survivors   --reuse, then test every survivor again (after
+                                              tests were added: mutmut keeps a verdict otherwise)
     python -m bench.mutation --report-only    no run: report on the results already in mutants/
     python -m bench.mutation --stamp          add fingerprints to reasons written without one
 """
@@ -128,13 +130,15 @@ def stamp(mutants: list["Mutant"], path: Path = REASONS_FILE) -> int:
     return stamped
 
 
-def run_mutmut(max_children: int, reuse: bool) -> float:
-    """Run `mutmut run` in the repository root; returns its wall time in seconds."""
+def run_mutmut(max_children: int, reuse: bool, names: list[str] | None = None) -> float:
+    """Run `mutmut run` in the repository root (only the named mutants, tested again, when
+    `names` is given); returns its wall time in seconds."""
     if not reuse:
         shutil.rmtree(ROOT / "mutants", ignore_errors=True)
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children)],
+    proc = subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children),
+                           *(names or [])],
                           cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True, errors="replace")
     took = time.monotonic() - started
@@ -231,11 +235,13 @@ def _duration(seconds: float | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.mutation", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m bench.mutation", description=" ".join(__doc__.split("\n\n")[0].split()))
     p.add_argument("--max-children", type=int, default=2,
                    help="mutmut's parallel test processes (default 2)")
     p.add_argument("--reuse", action="store_true",
                    help="keep mutants/ so mutmut reruns only what changed")
+    p.add_argument("--retest-survivors", action="store_true",
+                   help="like --reuse, then test every surviving mutant again with today's tests")
     p.add_argument("--report-only", action="store_true",
                    help="do not run mutmut; report on the results in mutants/")
     p.add_argument("--stamp", action="store_true",
@@ -247,7 +253,11 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--max-children must be at least 1")
 
     reasons = load_reasons()
-    run_s = None if (args.report_only or args.stamp) else run_mutmut(args.max_children, args.reuse)
+    run_s = None if (args.report_only or args.stamp) else run_mutmut(
+        args.max_children, args.reuse or args.retest_survivors)
+    if args.retest_survivors:
+        again = [m.name for m in read_results() if not m.killed]
+        run_s = (run_s or 0.0) + run_mutmut(args.max_children, True, again)
     mutants = read_results()
     if not mutants:
         print("no mutmut results in mutants/: run without --report-only first", file=sys.stderr)
