@@ -235,7 +235,8 @@ def _duration(seconds: float | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.mutation", description=" ".join(__doc__.split("\n\n")[0].split()))
+    p = argparse.ArgumentParser(prog="python -m bench.mutation",
+                                description=" ".join(__doc__.split("\n\n")[0].split()))
     p.add_argument("--max-children", type=int, default=2,
                    help="mutmut's parallel test processes (default 2)")
     p.add_argument("--reuse", action="store_true",
