@@ -795,3 +795,22 @@ def test_an_expired_answer_is_not_served_when_the_upstream_fails(server):
             http.get(server.url + "/t")
     finally:
         session.close()
+
+
+def test_a_prune_round_under_the_cap_keeps_saving_ok(sqlite_session):
+    """A round that evicts nothing and shrinks nothing is a healthy save of the HTTP cache."""
+    from routing.session import _prune_loop
+
+    class Rounds:
+        def __init__(self, n):
+            self.n = n
+
+        def wait(self, _timeout):
+            self.n -= 1
+            return self.n < 0
+
+    persistence = sqlite_session.persistence
+    _prune_loop(sqlite_session, persistence, 10 * 2**20, 0.0, Rounds(2))
+    view = persistence.view()
+    assert view["saving"] == "ok", view
+    assert view.get("last_save_error") is None, view
