@@ -543,16 +543,6 @@ def test_a_failing_disk_while_pruning_is_reported_and_pruning_goes_on(sqlite_ses
 
     from routing.session import _prune_loop
 
-    class Rounds:
-        """stop.wait() for `_prune_loop`: `n` rounds, then stop (no waiting)."""
-
-        def __init__(self, n):
-            self.n = n
-
-        def wait(self, _timeout):
-            self.n -= 1
-            return self.n < 0
-
     cache = sqlite_session.cache
     with cache.responses.connection(commit=True) as con:
         con.execute(f"DROP TABLE {cache.responses.table_name}")
@@ -800,14 +790,6 @@ def test_an_expired_answer_is_not_served_when_the_upstream_fails(server):
 def test_a_prune_round_under_the_cap_keeps_saving_ok(sqlite_session):
     """A round that evicts nothing and shrinks nothing is a healthy save of the HTTP cache."""
     from routing.session import _prune_loop
-
-    class Rounds:
-        def __init__(self, n):
-            self.n = n
-
-        def wait(self, _timeout):
-            self.n -= 1
-            return self.n < 0
 
     persistence = sqlite_session.persistence
     _prune_loop(sqlite_session, persistence, 10 * 2**20, 0.0, Rounds(2))
