@@ -187,3 +187,41 @@ def browser():
 
     with launch() as b:
         yield b
+
+
+# -- a router over in-process venues on a stepped clock, for the fast unit tests ------------------
+
+@pytest.fixture
+def clock():
+    """The unit tests' clock: it moves only when a test steps it (tests/clock.py)."""
+    from tests.clock import SteppedClock
+    return SteppedClock(1_700_000_000.0)
+
+
+@pytest.fixture
+def make(clock):
+    """make(*venues, **router_kwargs) -> a Router on memory-only state and `clock`, closed after
+    the test."""
+    from routing.answers import AnswerStore
+    from routing.metrics import Metrics
+    from routing.persistence import Persistence
+    from routing.quotebook import QuoteBook
+    from routing.router import Router
+    from routing.session import build_session
+
+    made = []
+
+    def build(*venues, **kw):
+        # a 2 s deadline (not 10): a mutant that breaks a loop's exit then holds each call
+        # for 2 s, which keeps the mutation run short; no test here waits on a deadline
+        kw.setdefault("deadline_s", 2.0)
+        persistence = Persistence(None)
+        router = Router(venues, build_session(persistence, prune_every_s=3600),
+                        Metrics(persistence, clock=clock), AnswerStore(persistence, clock=clock),
+                        book=QuoteBook(clock=clock), clock=clock, **kw)
+        made.append(router)
+        return router
+
+    yield build
+    for r in made:
+        r.close()

@@ -17,11 +17,9 @@ from routing import InvalidInput, NoProviderAvailable
 from routing.answers import AnswerStore
 from routing.metrics import Metrics
 from routing.persistence import Persistence
-from routing.quotebook import QuoteBook
 from routing.router import Router, _fetch_size
 from routing.service import MarketService, price_answer
 from routing.session import BudgetExhausted, build_session
-from tests.clock import SteppedClock
 
 T0 = 1_700_000_000.0
 PRICES = {"BTC": 50_000.0, "ETH": 3_000.0, "SOL": 100.0}
@@ -97,29 +95,6 @@ class Venue(Provider):
                          T0 - i) for i in range(limit)]
 
 
-@pytest.fixture
-def clock():
-    return SteppedClock(T0)
-
-
-@pytest.fixture
-def make(clock):
-    made = []
-
-    def build(*venues: Venue, **kw) -> Router:
-        # a 2 s deadline (not 10): a mutant that breaks a loop's exit then holds each call
-        # for 2 s, which keeps the mutation run short; no test here waits on a deadline
-        kw.setdefault("deadline_s", 2.0)
-        persistence = Persistence(None)
-        router = Router(venues, build_session(persistence, prune_every_s=3600),
-                        Metrics(persistence, clock=clock), AnswerStore(persistence, clock=clock),
-                        book=QuoteBook(clock=clock), clock=clock, **kw)
-        made.append(router)
-        return router
-
-    yield build
-    for r in made:
-        r.close()
 
 
 def three(**kw) -> tuple[Venue, Venue, Venue]:

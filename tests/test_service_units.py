@@ -11,15 +11,11 @@ import pytest
 
 from providers.base import KIND_FEAR_GREED, KIND_TOP, RateLimit
 from routing import build_router, status, validate
-from routing.answers import AnswerStore
 from routing.consensus import (AGGREGATOR, EXCHANGE, VenueQuote, check, consensus,
                                weighted_median)
 from routing.errors import InvalidInput, NoProviderAvailable
 from routing.health import ProviderHealth
-from routing.metrics import Metrics
 from routing.persistence import Persistence
-from routing.quotebook import QuoteBook
-from routing.router import Router
 from routing.service import MarketService
 from routing.session import build_session
 from tests.clock import SteppedClock
@@ -29,27 +25,6 @@ T0 = 1_700_000_000.0              # 2023-11-14 22:13:20 UTC
 OLD = 1_000_000_000.0             # 2001-09-09 01:46:40 UTC: a "now" far from the real clock
 
 
-@pytest.fixture
-def clock():
-    return SteppedClock(T0)
-
-
-@pytest.fixture
-def make(clock):
-    made = []
-
-    def build(*venues: Venue, **kw) -> Router:
-        kw.setdefault("deadline_s", 2.0)
-        persistence = Persistence(None)
-        router = Router(venues, build_session(persistence, prune_every_s=3600),
-                        Metrics(persistence, clock=clock), AnswerStore(persistence, clock=clock),
-                        book=QuoteBook(clock=clock), clock=clock, **kw)
-        made.append(router)
-        return router
-
-    yield build
-    for r in made:
-        r.close()
 
 
 # -- status words -------------------------------------------------------------------------------
